@@ -1,0 +1,146 @@
+"""Archetypes: per (profile, question) group size, answer distribution, entropy and modal answer.
+
+``archetype_stats`` counts every (profile, question) once, as a vectorised pass over the respondents × questions
+answer matrix; every consensus threshold is then a cheap filter of those statistics (``select_archetypes``), so a
+sweep over K thresholds costs one pass over the respondents, not K.
+"""
+
+from __future__ import annotations
+
+import math
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .catalog import Question
+from .errors import DvmapError
+
+MAJORITY = "majority"
+#: Slack for comparing float entropies with a threshold (a consensus group has H = 0 exactly).
+ENTROPY_EPS = 1e-9
+
+
+def tau_label(tau: float | str) -> str:
+    """Path label of a threshold: 'majority' or the float as written ('0.0', '0.5', '1.0')."""
+    return MAJORITY if tau == MAJORITY else str(float(tau))
+
+
+def parse_tau(label: str | float) -> float | str:
+    """Inverse of :func:`tau_label`; a clear error for anything else."""
+    if label == MAJORITY:
+        return MAJORITY
+    try:
+        value = float(label)
+    except (TypeError, ValueError):
+        raise DvmapError(f"consensus threshold {label!r} is neither a number nor 'majority'") from None
+    if not math.isfinite(value) or value < 0:
+        raise DvmapError(f"consensus threshold {label!r} must be a finite entropy in bits >= 0")
+    return value
+
+
+def profile_attributes(columns, catalog: dict[str, Question]) -> list[str]:
+    """The profile attribute columns of a respondents table: everything but the id and the questions."""
+    return [c for c in columns if c != "respondent_id" and c not in catalog]
+
+
+def profile_ids(profiles: pd.DataFrame) -> pa.Array:
+    """Stable profile ids: the first 12 hex digits of the md5 of the attribute values joined by U+001F."""
+    con = duckdb.connect()
+    con.register("profiles", profiles)
+    joined = ", ".join('"' + c.replace('"', '""') + '"' for c in profiles.columns)
+    return con.sql(f"SELECT md5(concat_ws(chr(31), {joined}))[:12] AS id FROM profiles").to_arrow_table()["id"]
+
+
+def profile_index(respondents: pd.DataFrame, attributes: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Each respondent's profile number, profiles numbered in lexicographic order of their attribute values."""
+    key = np.zeros(len(respondents), dtype=np.int64)
+    for a in attributes:
+        codes, uniques = pd.factorize(respondents[a].astype(str), sort=True)
+        key = key * len(uniques) + codes
+    uniq, first, pidx = np.unique(key, return_index=True, return_inverse=True)
+    profiles = respondents[attributes].iloc[first].astype(str).reset_index(drop=True)
+    return pidx.reshape(-1), profiles
+
+
+def answer_codes(column: pd.Series, question: Question) -> np.ndarray:
+    """Option index (0 = first option) of each answer label; -1 for a missing answer."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.astype(pd.CategoricalDtype(list(question.options)))
+    lookup = np.array([question.options.index(c) if c in question.options else -2
+                       for c in column.cat.categories] + [-1], dtype=np.int8)
+    codes = lookup[column.cat.codes.to_numpy()]
+    if (codes == -2).any():
+        bad = sorted(set(column[codes == -2].astype(str)))[:5]
+        raise DvmapError(f"column {question.id}: answers {bad} are not options of {question.id}")
+    return codes
+
+
+def archetype_stats(respondents: pd.DataFrame, catalog: dict[str, Question]) -> pa.Table:
+    """One row per (profile, question) with at least one answer, ordered by catalog order then profile.
+
+    Columns: profile_id, the attributes, question_id, n, counts (answers per option, in option order), answer
+    (modal option; ties go to the earlier option), answer_share (modal count / n), entropy (Shannon, bits).
+    """
+    attributes = profile_attributes(respondents.columns, catalog)
+    questions = [q for q in catalog if q in respondents.columns]
+    if not questions:
+        raise DvmapError("the respondents table has no column of a catalog question")
+    if respondents.empty:
+        raise DvmapError("the respondents table is empty")
+    pidx, profiles = profile_index(respondents, attributes)
+    n_profiles = len(profiles)
+    parts = []  # per question: profile rows, n, counts (rows × options), modal, share, entropy
+    for j, q in enumerate(questions):
+        k = len(catalog[q].options)
+        codes = answer_codes(respondents[q], catalog[q])
+        seen = codes >= 0
+        tally = np.bincount(pidx[seen] * k + codes[seen], minlength=n_profiles * k).reshape(n_profiles, k)
+        rows = np.flatnonzero(tally.any(axis=1))
+        cell = tally[rows].astype(np.int32)
+        parts.append((rows, j, cell, *_group_stats(cell)))
+
+    p_row = np.concatenate([part[0] for part in parts]).astype(np.int32)
+    q_col = np.concatenate([np.full(len(part[0]), part[1], np.int32) for part in parts])
+    n_options = np.array([len(catalog[q].options) for q in questions])
+    label_offset = np.r_[0, np.cumsum(n_options)[:-1]]
+    flat = np.concatenate([part[2].ravel() for part in parts])
+    offsets = np.r_[0, np.cumsum(n_options[q_col])].astype(np.int32)
+    modal = np.concatenate([part[4] for part in parts])
+    labels = pa.array([o for q in questions for o in catalog[q].options])
+    profile_rows = pa.array(p_row)
+
+    columns = {"profile_id": pa.DictionaryArray.from_arrays(profile_rows, profile_ids(profiles))}
+    for a in attributes:
+        columns[a] = pa.DictionaryArray.from_arrays(profile_rows, pa.array(profiles[a].to_numpy()))
+    columns["question_id"] = pa.DictionaryArray.from_arrays(pa.array(q_col), pa.array(questions))
+    columns["n"] = pa.array(np.concatenate([part[3] for part in parts]))
+    columns["counts"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))
+    columns["answer"] = pa.DictionaryArray.from_arrays(pa.array(label_offset[q_col] + modal, pa.int32()), labels)
+    columns["answer_share"] = pa.array(np.concatenate([part[5] for part in parts]))
+    columns["entropy"] = pa.array(np.concatenate([part[6] for part in parts]))
+    return pa.table(columns)
+
+
+def _group_stats(cell: np.ndarray):
+    """n, modal option (first of the tied), modal share and entropy in bits for each row of a count matrix."""
+    n = cell.sum(axis=1, dtype=np.int32)
+    modal = cell.argmax(axis=1)
+    top = cell[np.arange(len(cell)), modal]
+    entropy = np.zeros(len(cell))
+    mixed = np.flatnonzero(top < n)  # only groups that disagree have non-zero entropy
+    if len(mixed):
+        c, m = cell[mixed], n[mixed]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            entropy[mixed] = np.log2(m) - np.where(c > 0, c * np.log2(c), 0.0).sum(axis=1) / m
+    return n, modal, top / n, entropy
+
+
+def select_archetypes(stats: pa.Table, tau: float | str, min_group_size: int = 1) -> pa.Table:
+    """Keep the pairs of threshold ``tau``: entropy <= tau bits (all of them for 'majority'), n >= min_group_size."""
+    keep = pc.greater_equal(stats["n"], int(min_group_size))
+    if tau != MAJORITY:
+        keep = pc.and_(keep, pc.less_equal(stats["entropy"], float(tau) + ENTROPY_EPS))
+    return stats.filter(keep)

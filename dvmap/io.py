@@ -1,0 +1,52 @@
+"""Atomic, deterministic artifact writing: write to a temp path beside the target, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_parquet(data: pd.DataFrame | pa.Table, path: str | os.PathLike) -> None:
+    """Write a table as parquet, atomically and byte-reproducibly (no pandas index, fixed writer options)."""
+    table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+    table = table.replace_schema_metadata(None)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", use_dictionary=True, write_statistics=True)
+
+
+def write_tsv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a frame as a tab-separated file, atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, sep="\t", index=False, lineterminator="\n", float_format="%.6g")
+
+
+def read_parquet(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a parquet artifact, naming the file in the error when it is missing or unreadable."""
+    from .errors import DvmapError
+
+    try:
+        return pd.read_parquet(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise DvmapError(f"{path}: cannot read parquet ({exc})") from exc

@@ -1,0 +1,158 @@
+"""Ingest: WVS-7 files -> one row per respondent with DVMap profile attributes and answer labels."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import NOT_ANSWERED
+from .attribute_map import AttributeRule
+from .catalog import Question
+from .errors import DvmapError
+from .readers import available_columns, read_survey
+
+log = logging.getLogger(__name__)
+
+ATTRIBUTE_POLICIES = ("error", "not_answered", "drop")
+QUESTION_POLICIES = ("error", "skip")
+
+
+def build_respondents(
+    inputs: list[Path],
+    catalog: dict[str, Question],
+    attribute_map: dict[str, AttributeRule],
+    absent_attributes: str | dict[str, str] = "error",
+    absent_questions: str = "error",
+    id_column: str | None = "D_INTERVIEW",
+) -> pd.DataFrame:
+    """Read every input file and return the respondents table (see README, "respondents.parquet").
+
+    An attribute whose variables are all absent from a file (or entirely missing in it) follows its policy in
+    ``absent_attributes`` ("error", "not_answered" or "drop"); a question in that state follows
+    ``absent_questions`` ("error", or "skip": its answers are null for that file).
+    """
+    if not inputs:
+        raise DvmapError("no input files given")
+    policies = _attribute_policies(absent_attributes, attribute_map)
+    if absent_questions not in QUESTION_POLICIES:
+        raise DvmapError(f"ingest.absent_questions must be one of {QUESTION_POLICIES}, not {absent_questions!r}")
+    frames, dropped = [], set()
+    for path in map(Path, inputs):
+        frame, file_dropped = _read_one(path, catalog, attribute_map, policies, absent_questions, id_column)
+        frames.append(frame)
+        dropped |= file_dropped
+        log.info("%s: %d respondents", path, len(frame))
+    table = pd.concat(frames, ignore_index=True)
+    table = table.drop(columns=sorted(dropped & set(table.columns)))
+    _check_unique_ids(table, inputs)
+    unanswered = [q for q in catalog if q in table and table[q].isna().all()]
+    if unanswered:
+        log.warning("questions with no answer in any input, dropped: %s", ", ".join(unanswered))
+        table = table.drop(columns=unanswered)
+    return table
+
+
+def _attribute_policies(absent: str | dict[str, str], attribute_map: dict) -> dict[str, str]:
+    if isinstance(absent, str):
+        absent = {name: absent for name in attribute_map}
+    policies = {name: absent.get(name, "error") for name in attribute_map}
+    for name, policy in {**absent, **policies}.items():
+        if name not in attribute_map:
+            raise DvmapError(f"ingest.absent_attributes: unknown attribute {name!r}")
+        if policy not in ATTRIBUTE_POLICIES:
+            raise DvmapError(f"ingest.absent_attributes.{name}: must be one of {ATTRIBUTE_POLICIES}, not {policy!r}")
+    return policies
+
+
+def _read_one(path, catalog, attribute_map, policies, absent_questions, id_column):
+    columns = set(available_columns(path))
+    sources = {name: rule.pick_source(columns) for name, rule in attribute_map.items()}
+    wanted = [s.var for s in sources.values() if s] + [q for q in catalog if q in columns]
+    if id_column and id_column in columns:
+        wanted.append(id_column)
+    raw = read_survey(path, list(dict.fromkeys(wanted)))
+    data, n = raw.data, len(raw.data)
+    if n == 0:
+        raise DvmapError(f"{path}: no respondent rows")
+
+    out: dict[str, object] = {"respondent_id": _respondent_ids(data, path, id_column)}
+    dropped: set[str] = set()
+    for name, rule in attribute_map.items():
+        source = sources[name]
+        if source is None or data[source.var].isna().all():
+            why = (
+                f"none of its variables {[s.var for s in rule.sources]} is in the file"
+                if source is None
+                else f"column {source.var} is entirely missing"
+            )
+            out[name] = _absent_attribute(name, policies[name], path, why, n, dropped)
+            continue
+        where = f"{path}: column {source.var} ({name})"
+        out[name] = rule.decode(data[source.var], source, raw.value_labels.get(source.var, {}), where)
+    for qid, question in catalog.items():
+        if qid not in columns or data[qid].isna().all():
+            if absent_questions == "error":
+                why = "is not in the file" if qid not in columns else "is entirely missing"
+                raise DvmapError(
+                    f"{path}: question column {qid} {why}; remove it from the catalog or set "
+                    "ingest.absent_questions: skip (--absent-questions skip)"
+                )
+            out[qid] = pd.Categorical([None] * n, categories=question.options)
+            continue
+        out[qid] = _recode(data[qid], question, f"{path}: column {qid}")
+    return pd.DataFrame(out), dropped
+
+
+def _absent_attribute(name, policy, path, why, n, dropped):
+    if policy == "error":
+        raise DvmapError(
+            f"{path}: attribute {name!r}: {why}; set ingest.absent_attributes to 'not_answered' or 'drop' "
+            f"for it (--absent-attributes)"
+        )
+    log.warning("%s: attribute %r: %s; policy %s", path, name, why, policy)
+    if policy == "drop":
+        dropped.add(name)
+    return np.full(n, NOT_ANSWERED, dtype=object)
+
+
+def _respondent_ids(data: pd.DataFrame, path: Path, id_column: str | None) -> np.ndarray:
+    if id_column and id_column in data:
+        ids = data[id_column]
+        if ids.isna().any():
+            raise DvmapError(f"{path}: column {id_column} (respondent id) has missing values")
+        return np.array([f"{int(v)}" if isinstance(v, float) and v.is_integer() else str(v) for v in ids], dtype=object)
+    return np.array([f"{path.stem}-{i:06d}" for i in range(1, len(data) + 1)], dtype=object)
+
+
+def _check_unique_ids(table: pd.DataFrame, inputs) -> None:
+    duplicated = table["respondent_id"][table["respondent_id"].duplicated()]
+    if len(duplicated):
+        raise DvmapError(
+            f"duplicate respondent ids in {', '.join(map(str, inputs))}: "
+            f"{', '.join(duplicated.unique()[:5].tolist())} ({len(duplicated)} duplicates)"
+        )
+
+
+def _recode(values: pd.Series, question: Question, where: str) -> pd.Categorical:
+    """Answer labels as a categorical whose categories are the question's options, in order."""
+    missing = values.isna()
+    present = values[~missing]
+    if not pd.api.types.is_numeric_dtype(present):
+        unknown = sorted(set(present.astype(str)) - set(question.options))
+        if unknown:
+            raise DvmapError(f"{where}: answers {unknown[:5]} are not options of {question.id}")
+        labels = present.astype(str)
+    else:
+        codes = present.astype(float)
+        recode = {float(k): v for k, v in question.recode.items()}
+        unknown = sorted(set(codes.unique()) - set(recode))
+        if unknown:
+            shown = [int(c) if float(c).is_integer() else c for c in unknown[:5]]
+            raise DvmapError(f"{where}: codes {shown} have no label in the catalog's recode for {question.id}")
+        labels = codes.map(recode)
+    out = np.full(len(values), None, dtype=object)
+    out[~missing.to_numpy()] = labels.to_numpy()
+    return pd.Categorical(out, categories=question.options)
