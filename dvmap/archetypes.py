@@ -144,3 +144,10 @@ def select_archetypes(stats: pa.Table, tau: float | str, min_group_size: int = 1
     if tau != MAJORITY:
         keep = pc.and_(keep, pc.less_equal(stats["entropy"], float(tau) + ENTROPY_EPS))
     return stats.filter(keep)
+
+
+def profile_sizes(respondents: pd.DataFrame, catalog: dict[str, Question]) -> pd.Series:
+    """Number of respondents per profile, indexed by profile_id."""
+    attributes = profile_attributes(respondents.columns, catalog)
+    pidx, profiles = profile_index(respondents, attributes)
+    return pd.Series(np.bincount(pidx), index=profile_ids(profiles).to_pylist(), name="respondents")

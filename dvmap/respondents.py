@@ -16,7 +16,7 @@ from .readers import available_columns, read_survey
 
 log = logging.getLogger(__name__)
 
-ATTRIBUTE_POLICIES = ("error", "not_answered", "drop")
+ATTRIBUTE_POLICIES = ("error", "not-answered", "drop")
 QUESTION_POLICIES = ("error", "skip")
 
 
@@ -28,17 +28,17 @@ def build_respondents(
     absent_questions: str = "error",
     id_column: str | None = "D_INTERVIEW",
 ) -> pd.DataFrame:
-    """Read every input file and return the respondents table (see README, "respondents.parquet").
+    """Read every input file and return the respondents table (see the README, "Artifacts").
 
     An attribute whose variables are all absent from a file (or entirely missing in it) follows its policy in
-    ``absent_attributes`` ("error", "not_answered" or "drop"); a question in that state follows
+    ``absent_attributes`` ("error", "not-answered" or "drop"); a question in that state follows
     ``absent_questions`` ("error", or "skip": its answers are null for that file).
     """
     if not inputs:
         raise DvmapError("no input files given")
     policies = _attribute_policies(absent_attributes, attribute_map)
     if absent_questions not in QUESTION_POLICIES:
-        raise DvmapError(f"ingest.absent_questions must be one of {QUESTION_POLICIES}, not {absent_questions!r}")
+        raise DvmapError(f"data.absent_questions must be one of {QUESTION_POLICIES}, not {absent_questions!r}")
     frames, dropped = [], set()
     for path in map(Path, inputs):
         frame, file_dropped = _read_one(path, catalog, attribute_map, policies, absent_questions, id_column)
@@ -61,9 +61,9 @@ def _attribute_policies(absent: str | dict[str, str], attribute_map: dict) -> di
     policies = {name: absent.get(name, "error") for name in attribute_map}
     for name, policy in {**absent, **policies}.items():
         if name not in attribute_map:
-            raise DvmapError(f"ingest.absent_attributes: unknown attribute {name!r}")
+            raise DvmapError(f"data.absent_attributes: unknown attribute {name!r}")
         if policy not in ATTRIBUTE_POLICIES:
-            raise DvmapError(f"ingest.absent_attributes.{name}: must be one of {ATTRIBUTE_POLICIES}, not {policy!r}")
+            raise DvmapError(f"data.absent_attributes.{name}: must be one of {ATTRIBUTE_POLICIES}, not {policy!r}")
     return policies
 
 
@@ -98,7 +98,7 @@ def _read_one(path, catalog, attribute_map, policies, absent_questions, id_colum
                 why = "is not in the file" if qid not in columns else "is entirely missing"
                 raise DvmapError(
                     f"{path}: question column {qid} {why}; remove it from the catalog or set "
-                    "ingest.absent_questions: skip (--absent-questions skip)"
+                    "data.absent_questions: skip (--absent-questions skip)"
                 )
             out[qid] = pd.Categorical([None] * n, categories=question.options)
             continue
@@ -109,7 +109,7 @@ def _read_one(path, catalog, attribute_map, policies, absent_questions, id_colum
 def _absent_attribute(name, policy, path, why, n, dropped):
     if policy == "error":
         raise DvmapError(
-            f"{path}: attribute {name!r}: {why}; set ingest.absent_attributes to 'not_answered' or 'drop' "
+            f"{path}: attribute {name!r}: {why}; set data.absent_attributes to 'not-answered' or 'drop' "
             f"for it (--absent-attributes)"
         )
     log.warning("%s: attribute %r: %s; policy %s", path, name, why, policy)

@@ -75,7 +75,7 @@ def synthesize(
     country_idx = np.repeat(np.arange(len(countries)), respondents_per_country)
 
     # Per-country profile templates: a respondent copies one (repeated profiles) or is drawn afresh.
-    n_templates = max(1, respondents_per_country // 6)
+    n_templates = max(1, respondents_per_country // 10)
     templates = _draw_demographics(rng, len(countries) * n_templates)
     template_id = country_idx * n_templates + rng.integers(0, n_templates, n)
     from_template = rng.random(n) < template_share

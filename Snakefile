@@ -1,0 +1,21 @@
+# dvmap: DVMap's pipeline as a Snakemake DAG. Rules are thin: each calls one `dvmap` subcommand.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/corpus.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,283 @@
+"""The ``dvmap`` console script: one subcommand per pipeline stage. Snakemake rules call these; so can users."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from . import __version__
+from .errors import DvmapError
+
+
+def _catalog(args):
+    from .catalog import load_catalog
+
+    return load_catalog(args.catalog)
+
+
+def _add_catalog(parser):
+    parser.add_argument("--catalog", help="question catalog YAML (config: data.catalog; default: the packaged one)")
+
+
+def _read_stats(path):
+    try:
+        return pq.read_table(path)
+    except OSError as exc:
+        raise DvmapError(f"{path}: cannot read parquet ({exc})") from exc
+
+
+def cmd_synth(args):
+    from .synth import write_synthetic_sav
+
+    write_synthetic_sav(args.output, _catalog(args), respondents_per_country=args.respondents_per_country,
+                        n_countries=args.countries, seed=args.seed)
+
+
+def cmd_respondents(args):
+    from .attribute_map import load_attribute_map
+    from .io import write_parquet
+    from .respondents import build_respondents
+
+    absent: str | dict[str, str] = args.absent_attributes
+    if args.absent_attribute:
+        absent = {name: args.absent_attributes for name in load_attribute_map(args.attribute_map)}
+        for spec in args.absent_attribute:
+            name, _, policy = spec.partition("=")
+            absent[name] = policy
+    table = build_respondents([Path(p) for p in args.inputs], _catalog(args), load_attribute_map(args.attribute_map),
+                              absent_attributes=absent, absent_questions=args.absent_questions,
+                              id_column=args.id_column or None)
+    write_parquet(table, args.output)
+
+
+def cmd_archetype_stats(args):
+    from .archetypes import archetype_stats
+    from .io import read_parquet, write_parquet
+
+    write_parquet(archetype_stats(read_parquet(args.respondents), _catalog(args)), args.output)
+
+
+def cmd_archetypes(args):
+    from .archetypes import parse_tau, select_archetypes
+    from .io import write_parquet
+
+    write_parquet(select_archetypes(_read_stats(args.stats), parse_tau(args.tau), args.min_group_size), args.output)
+
+
+def cmd_diagnostics(args):
+    from .archetypes import profile_sizes
+    from .diagnostics import diagnostics
+    from .io import read_parquet, write_tsv
+    from .plots import jsd_heatmap
+
+    sizes = profile_sizes(read_parquet(args.respondents), _catalog(args))
+    table = diagnostics(_read_stats(args.stats), _read_stats(args.archetypes), sizes)
+    write_tsv(table, args.output)
+    if args.plot:
+        jsd_heatmap(table, args.tau, args.plot)
+
+
+def cmd_sweep(args):
+    from .diagnostics import sweep_table
+    from .io import write_tsv
+    from .plots import sweep_plot
+
+    if len(args.taus) != len(args.diagnostics):
+        raise DvmapError("--taus needs one threshold label per diagnostics file")
+    tables = {tau: pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["nan", "NaN"])
+              for tau, path in zip(args.taus, args.diagnostics)}
+    sweep = sweep_table(tables)
+    write_tsv(sweep, args.output)
+    if args.plot:
+        sweep_plot(sweep, args.plot)
+
+
+def cmd_split(args):
+    from .archetypes import parse_tau
+    from .io import write_parquet
+    from .splits import PARTITIONS, assign_profiles, benchmark_items
+
+    fractions = dict(zip(PARTITIONS, args.fractions))
+    stats = _read_stats(args.stats)
+    assignment = assign_profiles(stats, fractions, args.heldout_countries, args.seed)
+    tau = None if args.benchmark_tau in (None, "none", "null") else parse_tau(args.benchmark_tau)
+    splits = benchmark_items(stats, assignment, _catalog(args), args.heldout_questions, tau, args.data_source)
+    out = Path(args.output)
+    for name, items in splits.items():
+        write_parquet(items, out / f"{name}.parquet")
+    write_parquet(assignment, out / "assignment.parquet")
+
+
+def cmd_corpus(args):
+    from .io import read_parquet, write_parquet
+    from .splits import BENCHMARK_SPLITS, check_leakage, corpus_items
+
+    bench = Path(args.benchmark_dir)
+    assignment = read_parquet(bench / "assignment.parquet")
+    corpus = corpus_items(_read_stats(args.archetypes), assignment, _catalog(args), args.heldout_questions,
+                          args.data_source, args.tau)
+    benchmark = {name: read_parquet(bench / f"{name}.parquet") for name in BENCHMARK_SPLITS}
+    check_leakage({**corpus, **benchmark}, heldout_questions=args.heldout_questions)
+    for name, items in corpus.items():
+        write_parquet(items, Path(args.output) / f"{name}.parquet")
+
+
+def cmd_prompts(args):
+    from .io import read_parquet, write_parquet
+    from .prompts import prompt_corpus, verl_layout
+
+    for path in map(Path, args.items):
+        corpus = prompt_corpus(read_parquet(path), args.style)
+        write_parquet(corpus, Path(args.output) / path.name)
+        if args.verl_dir:
+            write_parquet(verl_layout(corpus), Path(args.verl_dir) / path.name)
+
+
+def cmd_import_release(args):
+    from .io import write_parquet
+    from .release import import_part, read_release
+    from .splits import check_leakage
+
+    catalog = _catalog(args)
+    release = read_release(args.release_dir)
+    missing = [name for name in args.require or [] if name not in release]
+    if missing:
+        raise DvmapError(f"{args.release_dir}: the release lacks {missing} (train/dev/test.parquet, "
+                         "Cross-Demographic/, Cross-Country/, Cross-Value/)")
+    parts = {name: import_part(frame, name, catalog, f"{args.release_dir} ({name})") for name, frame in release.items()}
+    check_leakage(parts)
+    for name, items in parts.items():
+        folder = args.corpus_dir if name in ("train", "dev", "test") else args.benchmark_dir
+        if folder:
+            write_parquet(items, Path(folder) / f"{name}.parquet")
+
+
+def cmd_export_release(args):
+    from .io import read_parquet, write_parquet
+    from .release import export_release
+
+    write_parquet(export_release(read_parquet(args.items)), args.output)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dvmap", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"dvmap {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="write the synthetic WVS-7-shaped survey (.sav)")
+    p.add_argument("-o", "--output", required=True, help="output .sav path")
+    p.add_argument("--respondents-per-country", type=int, default=400, help="config: synth.respondents_per_country")
+    p.add_argument("--countries", type=int, default=12, help="number of countries (config: synth.n_countries)")
+    p.add_argument("--seed", type=int, default=7, help="config: synth.seed")
+    _add_catalog(p)
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("respondents", help="WVS-7 files (.sav/.dta/.csv) -> respondents.parquet")
+    p.add_argument("inputs", nargs="+", help="one pooled file or many per-country files (config: data.inputs)")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--absent-attributes", choices=["error", "not-answered", "drop"], default="error",
+                   help="what to do when an attribute's WVS variables are absent (config: data.absent_attributes)")
+    p.add_argument("--absent-attribute", action="append", metavar="NAME=POLICY",
+                   help="per-attribute policy, e.g. 'Common Language=not-answered' (repeatable)")
+    p.add_argument("--absent-questions", choices=["error", "skip"], default="error",
+                   help="what to do when a catalog question is absent (config: data.absent_questions)")
+    p.add_argument("--id-column", default="D_INTERVIEW", help="respondent id variable (config: data.id_column)")
+    p.add_argument("--attribute-map", help="attribute map YAML (config: data.attribute_map)")
+    _add_catalog(p)
+    p.set_defaults(func=cmd_respondents)
+
+    p = sub.add_parser("archetype-stats", help="per (profile, question): n, counts, modal answer, entropy")
+    p.add_argument("respondents")
+    p.add_argument("-o", "--output", required=True)
+    _add_catalog(p)
+    p.set_defaults(func=cmd_archetype_stats)
+
+    p = sub.add_parser("archetypes", help="keep the pairs of one consensus threshold")
+    p.add_argument("stats", help="output of archetype-stats")
+    p.add_argument("--tau", required=True, help="entropy threshold in bits, or 'majority' (config: archetypes.thresholds)")
+    p.add_argument("--min-group-size", type=int, default=1, help="config: archetypes.min_group_size")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_archetypes)
+
+    p = sub.add_parser("diagnostics", help="what one threshold keeps: TSV and JSD heatmap")
+    p.add_argument("stats")
+    p.add_argument("archetypes")
+    p.add_argument("--respondents", required=True)
+    p.add_argument("--tau", required=True, help="threshold label, for the plot title")
+    p.add_argument("-o", "--output", required=True, help="TSV")
+    p.add_argument("--plot", help="PNG heatmap path")
+    _add_catalog(p)
+    p.set_defaults(func=cmd_diagnostics)
+
+    p = sub.add_parser("sweep", help="compare diagnostics across thresholds: TSV and plot")
+    p.add_argument("diagnostics", nargs="+")
+    p.add_argument("--taus", nargs="+", required=True)
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--plot")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("split", help="profile assignment and the triple-generalization benchmark")
+    p.add_argument("stats", help="output of archetype-stats")
+    p.add_argument("-o", "--output", required=True, help="folder for assignment.parquet and the benchmark splits")
+    p.add_argument("--seed", type=int, default=13, help="config: splits.seed")
+    p.add_argument("--fractions", type=float, nargs=4, default=[0.7, 0.1, 0.1, 0.1],
+                   metavar=("TRAIN", "DEV", "TEST", "XDEMO"), help="config: splits.fractions")
+    p.add_argument("--heldout-countries", nargs="*", default=[], help="config: splits.heldout_countries")
+    p.add_argument("--heldout-questions", nargs="*", default=[], help="config: splits.heldout_questions")
+    p.add_argument("--benchmark-tau", default=None,
+                   help="apply this consensus threshold to the benchmark too (config: splits.benchmark_tau)")
+    p.add_argument("--data-source", default="wvs", help="value of the data_source column")
+    _add_catalog(p)
+    p.set_defaults(func=cmd_split)
+
+    p = sub.add_parser("corpus", help="corpus train/dev/test of one threshold")
+    p.add_argument("archetypes", help="output of archetypes for this threshold")
+    p.add_argument("--benchmark-dir", required=True, help="output folder of split")
+    p.add_argument("--heldout-questions", nargs="*", default=[])
+    p.add_argument("--tau", required=True, help="threshold label, for messages")
+    p.add_argument("--data-source", default="wvs")
+    p.add_argument("-o", "--output", required=True)
+    _add_catalog(p)
+    p.set_defaults(func=cmd_corpus)
+
+    p = sub.add_parser("prompts", help="conversational prompt corpora (TRL) and veRL export")
+    p.add_argument("items", nargs="+", help="item tables (corpus or benchmark splits)")
+    p.add_argument("--style", required=True, help="structured_cot, direct or country_only (config: prompts.styles)")
+    p.add_argument("-o", "--output", required=True, help="folder; files keep the input names")
+    p.add_argument("--verl-dir", help="folder for the veRL-layout export")
+    p.set_defaults(func=cmd_prompts)
+
+    p = sub.add_parser("import-release", help="DVMap's released corpus -> dvmap corpus and benchmark splits")
+    p.add_argument("release_dir", help="folder with train/dev/test.parquet and Cross-* benchmark folders")
+    p.add_argument("--corpus-dir", help="where train/dev/test.parquet go")
+    p.add_argument("--benchmark-dir", help="where the benchmark splits go")
+    p.add_argument("--require", nargs="*", metavar="PART", help="parts that must be present, e.g. train dev test")
+    _add_catalog(p)
+    p.set_defaults(func=cmd_import_release)
+
+    p = sub.add_parser("export-release", help="a dvmap item table -> DVMap's release layout")
+    p.add_argument("items")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_export_release)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="dvmap: %(message)s")
+    try:
+        args.func(args)
+    except DvmapError as exc:
+        print(f"dvmap {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Import DVMap's released corpus (train/dev/test parquet and Hugging Face ``save_to_disk`` benchmark folders)
+into dvmap's item tables, and export item tables back to DVMap's layout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.ipc
+
+from . import ATTRIBUTES
+from .archetypes import profile_ids
+from .catalog import Question
+from .errors import DvmapError
+from .items import order_items
+
+RELEASE_COLUMNS = ["Q_id", *ATTRIBUTES, "frequency", "Category", "Question", "prompt", "Options", "answer"]
+BENCHMARK_FOLDERS = {"Cross-Demographic": "cross_demographic", "Cross-Country": "cross_country",
+                     "Cross-Value": "cross_value"}
+CORPUS_FILES = ("train", "dev", "test")
+
+
+def read_release(release_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """Every part of a release folder that is present, keyed by dvmap split name, in DVMap's own columns."""
+    release_dir = Path(release_dir)
+    if not release_dir.is_dir():
+        raise DvmapError(f"{release_dir}: release folder not found")
+    parts = {}
+    for name in CORPUS_FILES:
+        path = release_dir / f"{name}.parquet"
+        if path.exists():
+            parts[name] = _read_parquet(path)
+    for folder, name in BENCHMARK_FOLDERS.items():
+        if (release_dir / folder).is_dir():
+            parts[name] = read_saved_dataset(release_dir / folder)
+    if not parts:
+        raise DvmapError(f"{release_dir}: no train/dev/test.parquet and no {'/'.join(BENCHMARK_FOLDERS)} folder")
+    return parts
+
+
+def read_saved_dataset(folder: Path) -> pd.DataFrame:
+    """A ``datasets.save_to_disk`` folder: state.json names Arrow IPC stream files."""
+    try:
+        state = json.loads((folder / "state.json").read_text())
+        files = [folder / f["filename"] for f in state["_data_files"]]
+        tables = []
+        for path in files:
+            with pa.OSFile(str(path), "rb") as source:
+                tables.append(pyarrow.ipc.open_stream(source).read_all())
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowInvalid) as exc:
+        raise DvmapError(f"{folder}: not a readable save_to_disk dataset folder ({exc})") from exc
+    return pa.concat_tables(tables).to_pandas()
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise DvmapError(f"{path}: cannot read parquet ({exc})") from exc
+
+
+def import_part(frame: pd.DataFrame, split: str, catalog: dict[str, Question], where: str) -> pd.DataFrame:
+    """One release part as a dvmap item table (rows keep the release's order; DVMap's prompt is kept)."""
+    missing = [c for c in RELEASE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DvmapError(f"{where}: missing columns {missing}")
+    items = frame[list(ATTRIBUTES)].astype(str).copy()
+    items["profile_id"] = profile_ids(items).to_pylist()
+    items["question_id"] = frame["Q_id"].astype(str).to_numpy()
+    items["item_id"] = items["profile_id"] + ":" + items["question_id"]
+    items["category"] = frame["Category"].to_numpy()
+    items["question"] = frame["Question"].to_numpy()
+    items["options"] = [parse_options(s, catalog.get(q)) for s, q in zip(frame["Options"], items["question_id"])]
+    items["answer"] = frame["answer"].astype(str).to_numpy()
+    bad = [i for i, (a, o) in enumerate(zip(items["answer"], items["options"])) if a not in o]
+    if bad:
+        raise DvmapError(f"{where}: row {bad[0]}: answer {items['answer'][bad[0]]!r} is not among its options")
+    items["answer_index"] = [o.index(a) for a, o in zip(items["answer"], items["options"])]
+    items["n"] = np.nan
+    items["entropy"] = np.nan
+    items["frequency"] = frame["frequency"].astype(float).to_numpy()
+    items["split"] = split
+    items["data_source"] = frame["data_source"].to_numpy() if "data_source" in frame else "dvmap_release"
+    items["release_prompt"] = frame["prompt"].to_numpy()
+    return order_items(items, sort_rows=False)
+
+
+def parse_options(joined: str, question: Question | None) -> list[str]:
+    """DVMap's comma-joined option string as a list; the catalog's options win when they join to it."""
+    if question is not None and ", ".join(question.options) == joined:
+        return list(question.options)
+    return [o.strip() for o in joined.split(", ")]
+
+
+def export_release(items: pd.DataFrame, with_data_source: bool = True) -> pd.DataFrame:
+    """An item table back in DVMap's column layout (the inverse of :func:`import_part`)."""
+    out = pd.DataFrame({"Q_id": items["question_id"]})
+    for attribute in ATTRIBUTES:
+        out[attribute] = items[attribute] if attribute in items else "Not Answered"
+    out["frequency"] = items["frequency"]
+    out["Category"] = items["category"]
+    out["Question"] = items["question"]
+    out["prompt"] = items["release_prompt"] if "release_prompt" in items else ""
+    out["Options"] = [", ".join(o) for o in items["options"]]
+    out["answer"] = items["answer"]
+    if with_data_source:
+        out["data_source"] = items["data_source"]
+    return out.reset_index(drop=True)

@@ -1,0 +1,117 @@
+import shlex
+
+from snakemake.utils import validate
+
+from dvmap.archetypes import tau_label
+from dvmap.splits import BENCHMARK_SPLITS, CORPUS_SPLITS
+
+
+validate(config, "../schemas/config.schema.yaml")
+
+SOURCE = config["data"]["source"]
+SYNTHETIC_SAV = "results/synthetic/wvs7_synthetic.sav"
+TAUS = (
+    ["release"]
+    if SOURCE == "release"
+    else [tau_label(t) for t in config["archetypes"]["thresholds"]]
+)
+STYLES = config["prompts"]["styles"]
+
+
+wildcard_constraints:
+    tau=r"majority|release|[0-9]+\.[0-9]+",
+    style="|".join(STYLES),
+    split="|".join(CORPUS_SPLITS + BENCHMARK_SPLITS),
+
+
+def respondent_inputs(wildcards):
+    """The WVS-7 files the respondents rule reads: the synthetic survey or data.inputs."""
+    if SOURCE == "synthetic":
+        return [SYNTHETIC_SAV]
+    if not config["data"]["inputs"]:
+        raise ValueError("config data.inputs: list at least one WVS-7 file for data.source: wvs")
+    return config["data"]["inputs"]
+
+
+def catalog_arg():
+    catalog = config["data"].get("catalog")
+    return f"--catalog {shlex.quote(catalog)}" if catalog else ""
+
+
+def respondents_args():
+    """Command-line options of `dvmap respondents` that mirror the data.* config keys."""
+    data = config["data"]
+    args = [catalog_arg(), f"--absent-questions {data['absent_questions']}"]
+    args.append(f"--id-column {shlex.quote(data['id_column'] or '')}")
+    absent = data["absent_attributes"]
+    if isinstance(absent, str):
+        args.append(f"--absent-attributes {absent}")
+    else:
+        args += [f"--absent-attribute {shlex.quote(f'{name}={policy}')}" for name, policy in absent.items()]
+    if data.get("attribute_map"):
+        args.append(f"--attribute-map {shlex.quote(data['attribute_map'])}")
+    return " ".join(a for a in args if a)
+
+
+def heldout_questions_arg():
+    return " ".join(shlex.quote(q) for q in config["splits"]["heldout_questions"])
+
+
+def split_args():
+    s = config["splits"]
+    fractions = " ".join(
+        str(s["fractions"][k]) for k in ("train", "dev", "test", "cross_demographic")
+    )
+    countries = " ".join(shlex.quote(c) for c in s["heldout_countries"])
+    args = [
+        catalog_arg(),
+        f"--seed {s['seed']}",
+        f"--fractions {fractions}",
+        f"--heldout-countries {countries}",
+        f"--heldout-questions {heldout_questions_arg()}",
+        f"--data-source {SOURCE}",
+    ]
+    if s.get("benchmark_tau") is not None:
+        args.append(f"--benchmark-tau {tau_label(s['benchmark_tau'])}")
+    return " ".join(a for a in args if a)
+
+
+def data_targets():
+    """Respondents, archetypes, diagnostics and the threshold sweep (not for an imported release)."""
+    if SOURCE == "release":
+        return []
+    return [
+        "results/respondents.parquet",
+        *expand("results/archetypes/tau~{tau}/archetypes.parquet", tau=TAUS),
+        *expand("results/diagnostics/tau~{tau}/diagnostics.tsv", tau=TAUS),
+        "results/diagnostics/sweep.tsv",
+    ]
+
+
+def corpus_targets():
+    """Corpus splits, benchmark splits and every prompt corpus."""
+    return [
+        *expand("results/corpus/tau~{tau}/{split}.parquet", tau=TAUS, split=CORPUS_SPLITS),
+        *expand("results/benchmark/{split}.parquet", split=BENCHMARK_SPLITS),
+        *expand(
+            "results/prompts/tau~{tau}/{style}/{split}.parquet",
+            tau=TAUS,
+            style=STYLES,
+            split=CORPUS_SPLITS,
+        ),
+        *expand(
+            "results/prompts/tau~{tau}/{style}/verl/{split}.parquet",
+            tau=TAUS,
+            style=STYLES,
+            split=CORPUS_SPLITS,
+        ),
+        *expand(
+            "results/prompts/benchmark/{style}/{split}.parquet",
+            style=STYLES,
+            split=BENCHMARK_SPLITS,
+        ),
+    ]
+
+
+def all_targets():
+    return data_targets() + corpus_targets()

@@ -1,0 +1,94 @@
+BENCHMARK_FILES = expand("results/benchmark/{split}.parquet", split=BENCHMARK_SPLITS)
+
+
+if SOURCE == "release":
+
+    rule import_release:
+        input:
+            config["data"]["release_dir"] or "config data.release_dir is not set",
+        output:
+            corpus=expand("results/corpus/tau~release/{split}.parquet", split=CORPUS_SPLITS),
+            benchmark=BENCHMARK_FILES,
+        params:
+            catalog=catalog_arg(),
+            parts=list(CORPUS_SPLITS + BENCHMARK_SPLITS),
+        log:
+            "logs/import_release.log",
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "dvmap import-release {input:q} --corpus-dir results/corpus/tau~release"
+            " --benchmark-dir results/benchmark --require {params.parts} {params.catalog} 2> {log}"
+
+else:
+
+    rule split:
+        input:
+            "results/archetypes/stats.parquet",
+        output:
+            benchmark=BENCHMARK_FILES,
+            assignment="results/benchmark/assignment.parquet",
+        params:
+            args=split_args(),
+        log:
+            "logs/split.log",
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "dvmap split {input} -o results/benchmark {params.args} 2> {log}"
+
+    rule corpus:
+        input:
+            archetypes="results/archetypes/tau~{tau}/archetypes.parquet",
+            benchmark=BENCHMARK_FILES,
+            assignment="results/benchmark/assignment.parquet",
+        output:
+            expand("results/corpus/tau~{{tau}}/{split}.parquet", split=CORPUS_SPLITS),
+        params:
+            catalog=catalog_arg(),
+            heldout=heldout_questions_arg(),
+            source=SOURCE,
+        log:
+            "logs/corpus/tau~{tau}.log",
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "dvmap corpus {input.archetypes} --benchmark-dir results/benchmark"
+            " --heldout-questions {params.heldout} --tau {wildcards.tau}"
+            " --data-source {params.source} -o results/corpus/tau~{wildcards.tau}"
+            " {params.catalog} 2> {log}"
+
+
+rule prompts:
+    input:
+        expand("results/corpus/tau~{{tau}}/{split}.parquet", split=CORPUS_SPLITS),
+    output:
+        trl=expand(
+            "results/prompts/tau~{{tau}}/{{style}}/{split}.parquet", split=CORPUS_SPLITS
+        ),
+        verl=expand(
+            "results/prompts/tau~{{tau}}/{{style}}/verl/{split}.parquet",
+            split=CORPUS_SPLITS,
+        ),
+    log:
+        "logs/prompts/tau~{tau}/{style}.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "dvmap prompts {input} --style {wildcards.style}"
+        " -o results/prompts/tau~{wildcards.tau}/{wildcards.style}"
+        " --verl-dir results/prompts/tau~{wildcards.tau}/{wildcards.style}/verl 2> {log}"
+
+
+rule benchmark_prompts:
+    input:
+        BENCHMARK_FILES,
+    output:
+        expand("results/prompts/benchmark/{{style}}/{split}.parquet", split=BENCHMARK_SPLITS),
+    log:
+        "logs/prompts/benchmark/{style}.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "dvmap prompts {input} --style {wildcards.style}"
+        " -o results/prompts/benchmark/{wildcards.style} 2> {log}"
