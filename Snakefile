@@ -11,6 +11,14 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    tau=r"majority|release|[0-9]+\.[0-9]+",
+    style="|".join(STYLES),
+    split="|".join(CORPUS_SPLITS + BENCHMARK_SPLITS),
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/corpus.smk"
 

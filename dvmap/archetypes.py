@@ -113,8 +113,9 @@ def archetype_stats(respondents: pd.DataFrame, catalog: dict[str, Question]) -> 
     profile_rows = pa.array(p_row)
 
     columns = {"profile_id": pa.DictionaryArray.from_arrays(profile_rows, profile_ids(profiles))}
-    for a in attributes:
-        columns[a] = pa.DictionaryArray.from_arrays(profile_rows, pa.array(profiles[a].to_numpy()))
+    for a in attributes:  # dictionaries must hold distinct values, or parquet's encoding is not reproducible
+        codes, values = pd.factorize(profiles[a], sort=True)
+        columns[a] = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)[p_row]), pa.array(values))
     columns["question_id"] = pa.DictionaryArray.from_arrays(pa.array(q_col), pa.array(questions))
     columns["n"] = pa.array(np.concatenate([part[3] for part in parts]))
     columns["counts"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))

@@ -18,14 +18,8 @@ TAUS = (
 STYLES = config["prompts"]["styles"]
 
 
-wildcard_constraints:
-    tau=r"majority|release|[0-9]+\.[0-9]+",
-    style="|".join(STYLES),
-    split="|".join(CORPUS_SPLITS + BENCHMARK_SPLITS),
-
-
 def respondent_inputs(wildcards):
-    """The WVS-7 files the respondents rule reads: the synthetic survey or data.inputs."""
+    """WVS-7 files to ingest: the synthetic survey, or data.inputs."""
     if SOURCE == "synthetic":
         return [SYNTHETIC_SAV]
     if not config["data"]["inputs"]:

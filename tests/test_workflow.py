@@ -1,0 +1,128 @@
+"""The Snakemake DAG end to end on a small synthetic survey: artifacts, reproducibility, lint, config errors."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from .conftest import REPO
+
+BIN = str(Path(sys.executable).parent)
+SMALL = {
+    "synth": {"respondents_per_country": 60, "n_countries": 5, "seed": 3},
+    "archetypes": {"thresholds": [0.0, "majority"], "min_group_size": 1},
+    "splits": {"seed": 5, "fractions": {"train": 0.6, "dev": 0.1, "test": 0.1, "cross_demographic": 0.2},
+               "heldout_countries": ["Mexico"], "heldout_questions": ["Q47", "Q165"]},
+    "prompts": {"styles": ["direct", "country_only"]},
+}
+
+
+def config_for(tmp: Path, **changes) -> Path:
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for section, values in {**SMALL, **changes}.items():
+        config[section] = {**config.get(section, {}), **values} if isinstance(values, dict) else values
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+def digests(root: Path) -> dict[str, str]:
+    """md5 of every data artifact (parquet, tsv, sav) under results/."""
+    return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted((root / "results").rglob("*")) if p.suffix in (".parquet", ".tsv", ".sav")}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The small workflow run twice, in two folders, with the same config and seed."""
+    out = []
+    for name in ("a", "b"):
+        workdir = tmp_path_factory.mktemp(name)
+        config_for(workdir)
+        snakemake(workdir)
+        out.append(workdir)
+    return out
+
+
+def test_every_artifact_is_built(runs):
+    results = runs[0] / "results"
+    for tau in ("0.0", "majority"):
+        assert (results / f"archetypes/tau~{tau}/archetypes.parquet").exists()
+        assert (results / f"diagnostics/tau~{tau}/diagnostics.tsv").exists()
+        assert (results / f"diagnostics/tau~{tau}/jsd.png").stat().st_size > 1000
+        for style in ("direct", "country_only"):
+            for split in ("train", "dev", "test"):
+                corpus = pd.read_parquet(results / f"prompts/tau~{tau}/{style}/{split}.parquet")
+                assert len(corpus) > 0 and {"prompt", "answer", "options", "frequency"} <= set(corpus.columns)
+                assert (results / f"prompts/tau~{tau}/{style}/verl/{split}.parquet").exists()
+    for split in ("cross_demographic", "cross_country", "cross_value"):
+        assert len(pd.read_parquet(results / f"benchmark/{split}.parquet")) > 0
+        assert (results / f"prompts/benchmark/direct/{split}.parquet").exists()
+    sweep = pd.read_csv(results / "diagnostics/sweep.tsv", sep="\t")
+    assert sweep["tau"].astype(str).tolist() == ["0.0", "majority"]
+    assert sweep.loc[1, "rows_kept_share"] == 1.0 and sweep.loc[0, "rows_kept_share"] < 1.0
+    respondents = pd.read_parquet(results / "respondents.parquet")
+    assert len(respondents) == 5 * 60
+
+
+def test_same_config_and_seed_give_byte_identical_artifacts(runs):
+    first, second = (digests(run) for run in runs)
+    assert len(first) > 40
+    assert first == second
+
+
+def test_rerun_is_a_no_op(runs):
+    result = snakemake(runs[0], "--dry-run")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_report_is_built(runs):
+    snakemake(runs[0], "--report", "report.html")
+    html = (runs[0] / "report.html").read_text(errors="replace")
+    assert "Consensus filter" in html
+
+
+def test_lint_is_clean(tmp_path):
+    config_for(tmp_path)
+    result = snakemake(tmp_path, "--lint", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("section, values, expected", [
+    ("archetypes", {"thresholds": ["strict"]}, "thresholds"),
+    ("archetypes", {"min_group_size": "two"}, "min_group_size"),
+    ("splits", {"colour": "blue"}, "colour"),
+])
+def test_bad_config_is_rejected_naming_the_key(tmp_path, section, values, expected):
+    config_for(tmp_path, **{section: values})
+    result = snakemake(tmp_path, "--dry-run", check=False)
+    assert result.returncode != 0
+    assert expected in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_threshold_leaving_an_empty_corpus_fails_cleanly(tmp_path):
+    config_for(tmp_path, archetypes={"thresholds": [0.0], "min_group_size": 100000})
+    result = snakemake(tmp_path, "results/corpus/tau~0.0/train.parquet", check=False)
+    assert result.returncode != 0
+    log = (tmp_path / "logs/corpus/tau~0.0.log").read_text()
+    assert "empty corpus" in log and "tau=0.0" in log
+    assert not list((tmp_path / "results").glob("corpus/tau~0.0/*.parquet"))
