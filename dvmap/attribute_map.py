@@ -26,15 +26,12 @@ class Source:
 
 @dataclass(frozen=True)
 class AttributeRule:
-    """How one attribute is derived: the first present ``sources`` variable, decoded according to ``kind``."""
+    """How one attribute is derived: the first ``sources`` variable with data, decoded according to ``kind``."""
 
     name: str
     kind: str
     sources: tuple[Source, ...]
     bins: tuple[tuple[float | None, float | None, str], ...] = ()
-
-    def pick_source(self, columns: set[str]) -> Source | None:
-        return next((s for s in self.sources if s.var in columns), None)
 
     def decode(self, values: pd.Series, source: Source, file_labels: dict, where: str) -> np.ndarray:
         """Turn raw values into labels; missing values become "Not Answered"; unknown codes are errors."""

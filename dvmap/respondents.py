@@ -45,9 +45,9 @@ def build_respondents(
         frames.append(frame)
         dropped |= file_dropped
         log.info("%s: %d respondents", path, len(frame))
+    _check_unique_ids(frames, list(map(Path, inputs)), id_column)
     table = pd.concat(frames, ignore_index=True)
     table = table.drop(columns=sorted(dropped & set(table.columns)))
-    _check_unique_ids(table, inputs)
     unanswered = [q for q in catalog if q in table and table[q].isna().all()]
     if unanswered:
         log.warning("questions with no answer in any input, dropped: %s", ", ".join(unanswered))
@@ -69,8 +69,8 @@ def _attribute_policies(absent: str | dict[str, str], attribute_map: dict) -> di
 
 def _read_one(path, catalog, attribute_map, policies, absent_questions, id_column):
     columns = set(available_columns(path))
-    sources = {name: rule.pick_source(columns) for name, rule in attribute_map.items()}
-    wanted = [s.var for s in sources.values() if s] + [q for q in catalog if q in columns]
+    candidates = [s.var for rule in attribute_map.values() for s in rule.sources if s.var in columns]
+    wanted = candidates + [q for q in catalog if q in columns]
     if id_column and id_column in columns:
         wanted.append(id_column)
     raw = read_survey(path, list(dict.fromkeys(wanted)))
@@ -81,13 +81,11 @@ def _read_one(path, catalog, attribute_map, policies, absent_questions, id_colum
     out: dict[str, object] = {"respondent_id": _respondent_ids(data, path, id_column)}
     dropped: set[str] = set()
     for name, rule in attribute_map.items():
-        source = sources[name]
-        if source is None or data[source.var].isna().all():
-            why = (
-                f"none of its variables {[s.var for s in rule.sources]} is in the file"
-                if source is None
-                else f"column {source.var} is entirely missing"
-            )
+        present = [s for s in rule.sources if s.var in columns]
+        source = next((s for s in present if data[s.var].notna().any()), None)
+        if source is None:
+            why = (f"column(s) {[s.var for s in present]} entirely missing" if present
+                   else f"none of its variables {[s.var for s in rule.sources]} is in the file")
             out[name] = _absent_attribute(name, policies[name], path, why, n, dropped)
             continue
         where = f"{path}: column {source.var} ({name})"
@@ -127,12 +125,16 @@ def _respondent_ids(data: pd.DataFrame, path: Path, id_column: str | None) -> np
     return np.array([f"{path.stem}-{i:06d}" for i in range(1, len(data) + 1)], dtype=object)
 
 
-def _check_unique_ids(table: pd.DataFrame, inputs) -> None:
-    duplicated = table["respondent_id"][table["respondent_id"].duplicated()]
-    if len(duplicated):
+def _check_unique_ids(frames: list[pd.DataFrame], paths: list[Path], id_column: str | None) -> None:
+    ids = pd.concat([f["respondent_id"] for f in frames], ignore_index=True)
+    files = np.repeat(np.array([str(p) for p in paths], dtype=object), [len(f) for f in frames])
+    duplicated = ids.duplicated(keep=False).to_numpy()
+    if duplicated.any():
+        shown = ids[duplicated].unique()[:5].tolist()
         raise DvmapError(
-            f"duplicate respondent ids in {', '.join(map(str, inputs))}: "
-            f"{', '.join(duplicated.unique()[:5].tolist())} ({len(duplicated)} duplicates)"
+            f"duplicate respondent ids in column {id_column or 'respondent_id'} of "
+            f"{', '.join(sorted(set(files[duplicated])))}: {', '.join(shown)} "
+            f"({int(ids.duplicated().sum())} duplicates); set data.id_column (--id-column) to a unique id"
         )
 
 

@@ -347,59 +347,59 @@ def _truncated_sav(tmp_path, codes, survey):
     data = good.read_bytes()
     bad.write_bytes(data[: len(data) // 2])
     good.unlink()
-    return [bad], (), ()
+    return [bad], ()
 
 
 def _text_named_sav(tmp_path, codes, survey):
     bad = tmp_path / "notes.sav"
     bad.write_text("B_COUNTRY,Q260\n840,1\n", encoding="utf-8")
-    return [bad], (), ()
+    return [bad], ()
 
 
 def _missing_required_variable(tmp_path, codes, survey):
-    return [write_sav(codes.drop(columns=["Q260"]), tmp_path / "no_q260.sav", survey)], ("Q260", "Gender"), ()
+    return [write_sav(codes.drop(columns=["Q260"]), tmp_path / "no_q260.sav", survey)], ("Q260", "Gender")
 
 
 def _entirely_missing_attribute(tmp_path, codes, survey):
     codes["Q274"] = np.nan
-    return [write_sav(codes, tmp_path / "no_children.sav", survey)], ("Q274", "Has Children"), ()
+    return [write_sav(codes, tmp_path / "no_children.sav", survey)], ("Q274", "Has Children")
 
 
 def _unlabelled_attribute_code(tmp_path, codes, survey):
     codes.loc[4, "Q273"] = 9.0
-    return [write_sav(codes, tmp_path / "marital9.sav", survey)], ("Q273", "Marital Status", "9"), ()
+    return [write_sav(codes, tmp_path / "marital9.sav", survey)], ("Q273", "Marital Status", "9")
 
 
 def _unlabelled_question_code(tmp_path, codes, survey):
     codes.loc[4, "Q1"] = 9.0
-    return [write_sav(codes, tmp_path / "q1_9.sav", survey)], ("Q1", "9"), ()
+    return [write_sav(codes, tmp_path / "q1_9.sav", survey)], ("Q1", "9")
 
 
 def _duplicate_ids(tmp_path, codes, survey):
     codes.loc[5, "D_INTERVIEW"] = codes.loc[4, "D_INTERVIEW"]
-    return [write_sav(codes, tmp_path / "dups.sav", survey)], ("84000005",), ()
+    return [write_sav(codes, tmp_path / "dups.sav", survey)], ("84000005",)
 
 
 def _duplicate_ids_across_files(tmp_path, codes, survey):
     first = write_sav(codes, tmp_path / "first.sav", survey)
     second = write_sav(codes.iloc[:3], tmp_path / "second.sav", survey)
-    return [first, second], ("84000001",), ()
+    return [first, second], ("84000001",)
 
 
 def _latin1_csv(tmp_path, codes, survey):
     codes = codes.astype({"B_COUNTRY_ALPHA": object})
     codes.loc[2, "B_COUNTRY_ALPHA"] = "ESPAÑA"
-    return [write_csv(codes, tmp_path / "latin1.csv", encoding="latin-1")], ("UTF-8",), ()
+    return [write_csv(codes, tmp_path / "latin1.csv", encoding="latin-1")], ("UTF-8",)
 
 
 def _unsupported_suffix(tmp_path, codes, survey):
     bad = tmp_path / "wvs.xlsx"
     bad.write_bytes(b"PK\x03\x04 not really a workbook")
-    return [bad], (".xlsx",), ()
+    return [bad], (".xlsx",)
 
 
 def _absent_question(tmp_path, codes, survey):
-    return [write_sav(codes.drop(columns=["Q1"]), tmp_path / "no_q1.sav", survey)], ("Q1",), ()
+    return [write_sav(codes.drop(columns=["Q1"]), tmp_path / "no_q1.sav", survey)], ("Q1",)
 
 
 BAD_INPUTS = {
@@ -419,7 +419,7 @@ BAD_INPUTS = {
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_is_a_clear_error(tmp_path, catalog, attribute_map, survey, codes, case):
-    inputs, expected, _ = BAD_INPUTS[case](tmp_path, codes, survey)
+    inputs, expected = BAD_INPUTS[case](tmp_path, codes, survey)
     with pytest.raises(DvmapError) as info:
         build_respondents(inputs, catalog, attribute_map)
     message = str(info.value)
@@ -430,27 +430,27 @@ def test_bad_input_is_a_clear_error(tmp_path, catalog, attribute_map, survey, co
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_cli_fails_without_output(tmp_path, survey, codes, capsys, case):
-    inputs, expected, extra = BAD_INPUTS[case](tmp_path, codes, survey)
-    err = assert_cli_fails_cleanly(tmp_path, inputs, capsys, *expected, extra=extra)
+    inputs, expected = BAD_INPUTS[case](tmp_path, codes, survey)
+    err = assert_cli_fails_cleanly(tmp_path, inputs, capsys, *expected)
     assert any(str(p) in err for p in inputs)
 
 
 def test_duplicate_id_message_names_the_id_column(tmp_path, catalog, attribute_map, survey, codes):
     """The user needs to know which variable held the duplicate ids (D_INTERVIEW, settable by --id-column)."""
-    inputs, _, _ = _duplicate_ids(tmp_path, codes, survey)
+    inputs, _ = _duplicate_ids(tmp_path, codes, survey)
     with pytest.raises(DvmapError, match="D_INTERVIEW"):
         build_respondents(inputs, catalog, attribute_map)
 
 
 def test_truncated_and_text_sav_errors_say_unreadable(tmp_path, catalog, attribute_map, survey, codes):
     for make in (_truncated_sav, _text_named_sav):
-        (path,), _, _ = make(tmp_path, codes.copy(), survey)
+        (path,), _ = make(tmp_path, codes.copy(), survey)
         with pytest.raises(DvmapError, match="not a readable .sav file"):
             build_respondents([path], catalog, attribute_map)
 
 
 def test_unsupported_suffix_lists_supported_types(tmp_path, catalog, attribute_map, survey, codes):
-    (path,), _, _ = _unsupported_suffix(tmp_path, codes, survey)
+    (path,), _ = _unsupported_suffix(tmp_path, codes, survey)
     with pytest.raises(DvmapError) as info:
         build_respondents([path], catalog, attribute_map)
     for suffix in (".sav", ".dta", ".csv"):
@@ -458,7 +458,7 @@ def test_unsupported_suffix_lists_supported_types(tmp_path, catalog, attribute_m
 
 
 def test_entirely_missing_attribute_policies(tmp_path, catalog, attribute_map, survey, codes, capsys):
-    (path,), _, _ = _entirely_missing_attribute(tmp_path, codes, survey)
+    (path,), _ = _entirely_missing_attribute(tmp_path, codes, survey)
 
     answered = build_respondents([path], catalog, attribute_map, absent_attributes="not-answered")
     assert list(answered.columns) == ["respondent_id", *EXPECTED_ATTRIBUTES, *catalog]
