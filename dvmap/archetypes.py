@@ -68,7 +68,7 @@ def profile_index(respondents: pd.DataFrame, attributes: list[str]) -> tuple[np.
 def answer_codes(column: pd.Series, question: Question) -> np.ndarray:
     """Option index (0 = first option) of each answer label; -1 for a missing answer."""
     if not isinstance(column.dtype, pd.CategoricalDtype):
-        column = column.astype(pd.CategoricalDtype(list(question.options)))
+        column = column.astype("category")
     lookup = np.array([question.options.index(c) if c in question.options else -2
                        for c in column.cat.categories] + [-1], dtype=np.int8)
     codes = lookup[column.cat.codes.to_numpy()]
@@ -79,10 +79,11 @@ def answer_codes(column: pd.Series, question: Question) -> np.ndarray:
 
 
 def archetype_stats(respondents: pd.DataFrame, catalog: dict[str, Question]) -> pa.Table:
-    """One row per (profile, question) with at least one answer, ordered by catalog order then profile.
+    """One row per (profile, question) with at least one answer.
 
     Columns: profile_id, the attributes, question_id, n, counts (answers per option, in option order), answer
     (modal option; ties go to the earlier option), answer_share (modal count / n), entropy (Shannon, bits).
+    Rows are ordered by entropy, then catalog order, then profile, so the pairs of any threshold are a prefix.
     """
     attributes = profile_attributes(respondents.columns, catalog)
     questions = [q for q in catalog if q in respondents.columns]
@@ -92,42 +93,44 @@ def archetype_stats(respondents: pd.DataFrame, catalog: dict[str, Question]) -> 
         raise DvmapError("the respondents table is empty")
     pidx, profiles = profile_index(respondents, attributes)
     n_profiles = len(profiles)
-    parts = []  # per question: profile rows, n, counts (rows × options), modal, share, entropy
-    for j, q in enumerate(questions):
+    parts = []  # per question: profile rows, counts (rows × options), n, modal, share, entropy
+    for q in questions:
         k = len(catalog[q].options)
         codes = answer_codes(respondents[q], catalog[q])
         seen = codes >= 0
+        n = np.bincount(pidx[seen], minlength=n_profiles)
+        rows = np.flatnonzero(n)
         tally = np.bincount(pidx[seen] * k + codes[seen], minlength=n_profiles * k).reshape(n_profiles, k)
-        rows = np.flatnonzero(tally.any(axis=1))
-        cell = tally[rows].astype(np.int32)
-        parts.append((rows, j, cell, *_group_stats(cell)))
+        cell = tally[rows]
+        parts.append((rows, cell, *_group_stats(cell, n[rows])))
 
-    p_row = np.concatenate([part[0] for part in parts]).astype(np.int32)
-    q_col = np.concatenate([np.full(len(part[0]), part[1], np.int32) for part in parts])
+    sizes = [len(part[0]) for part in parts]
+    entropy = np.concatenate([part[5] for part in parts])
+    order = _entropy_order(entropy)
+    p_row = np.concatenate([part[0] for part in parts]).astype(np.int32)[order]
+    q_col = np.repeat(np.arange(len(questions), dtype=np.int32), sizes)[order]
     n_options = np.array([len(catalog[q].options) for q in questions])
+    flat, offsets = _reorder_counts([part[1] for part in parts], sizes, order, q_col, n_options)
+    modal = np.concatenate([part[3] for part in parts])[order]
     label_offset = np.r_[0, np.cumsum(n_options)[:-1]]
-    flat = np.concatenate([part[2].ravel() for part in parts])
-    offsets = np.r_[0, np.cumsum(n_options[q_col])].astype(np.int32)
-    modal = np.concatenate([part[4] for part in parts])
-    labels = pa.array([o for q in questions for o in catalog[q].options])
-    profile_rows = pa.array(p_row)
+    labels, label_index = np.unique([o for q in questions for o in catalog[q].options], return_inverse=True)
 
-    columns = {"profile_id": pa.DictionaryArray.from_arrays(profile_rows, profile_ids(profiles))}
+    columns = {"profile_id": pa.DictionaryArray.from_arrays(pa.array(p_row), profile_ids(profiles))}
     for a in attributes:  # dictionaries must hold distinct values, or parquet's encoding is not reproducible
         codes, values = pd.factorize(profiles[a], sort=True)
         columns[a] = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)[p_row]), pa.array(values))
     columns["question_id"] = pa.DictionaryArray.from_arrays(pa.array(q_col), pa.array(questions))
-    columns["n"] = pa.array(np.concatenate([part[3] for part in parts]))
+    columns["n"] = pa.array(np.concatenate([part[2] for part in parts]).astype(np.int32)[order])
     columns["counts"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))
-    columns["answer"] = pa.DictionaryArray.from_arrays(pa.array(label_offset[q_col] + modal, pa.int32()), labels)
-    columns["answer_share"] = pa.array(np.concatenate([part[5] for part in parts]))
-    columns["entropy"] = pa.array(np.concatenate([part[6] for part in parts]))
+    columns["answer"] = pa.DictionaryArray.from_arrays(
+        pa.array(label_index[label_offset[q_col] + modal].astype(np.int32)), pa.array(labels))
+    columns["answer_share"] = pa.array(np.concatenate([part[4] for part in parts])[order])
+    columns["entropy"] = pa.array(entropy[order])
     return pa.table(columns)
 
 
-def _group_stats(cell: np.ndarray):
+def _group_stats(cell: np.ndarray, n: np.ndarray):
     """n, modal option (first of the tied), modal share and entropy in bits for each row of a count matrix."""
-    n = cell.sum(axis=1, dtype=np.int32)
     modal = cell.argmax(axis=1)
     top = cell[np.arange(len(cell)), modal]
     entropy = np.zeros(len(cell))
@@ -139,12 +142,37 @@ def _group_stats(cell: np.ndarray):
     return n, modal, top / n, entropy
 
 
+def _entropy_order(entropy: np.ndarray) -> np.ndarray:
+    """Stable order by entropy; consensus rows (H = 0, usually most) keep their order without a full sort."""
+    zero = np.flatnonzero(entropy == 0)
+    rest = np.flatnonzero(entropy != 0)
+    return np.concatenate([zero, rest[np.argsort(entropy[rest], kind="stable")]])
+
+
+def _reorder_counts(cells, sizes, order, q_col, n_options):
+    """Flatten per-question count matrices into list values/offsets, rows taken in ``order``."""
+    lengths = n_options[q_col]
+    offsets = np.r_[0, np.cumsum(lengths)].astype(np.int32)
+    row_start = np.r_[0, np.cumsum(sizes)[:-1]]  # first row of each question before ordering
+    cell_start = np.r_[0, np.cumsum([c.size for c in cells])[:-1]]  # its first value in the flat array
+    first_value = cell_start[q_col] + (order - row_start[q_col]) * lengths
+    flat = np.concatenate([c.ravel() for c in cells]).astype(np.int32)
+    return flat[np.repeat(first_value - offsets[:-1], lengths) + np.arange(offsets[-1])], offsets
+
+
 def select_archetypes(stats: pa.Table, tau: float | str, min_group_size: int = 1) -> pa.Table:
-    """Keep the pairs of threshold ``tau``: entropy <= tau bits (all of them for 'majority'), n >= min_group_size."""
-    keep = pc.greater_equal(stats["n"], int(min_group_size))
+    """Keep the pairs of threshold ``tau``: entropy <= tau bits (all of them for 'majority'), n >= min_group_size.
+
+    The statistics are ordered by entropy, so a threshold is a prefix of them: a zero-copy slice.
+    """
     if tau != MAJORITY:
-        keep = pc.and_(keep, pc.less_equal(stats["entropy"], float(tau) + ENTROPY_EPS))
-    return stats.filter(keep)
+        entropy = stats["entropy"].to_numpy()
+        if (np.diff(entropy) < 0).any():
+            raise DvmapError("archetype statistics are not ordered by entropy; rebuild them with archetype-stats")
+        stats = stats.slice(0, int(np.searchsorted(entropy, float(tau) + ENTROPY_EPS, side="right")))
+    if min_group_size > 1:
+        stats = stats.filter(pc.greater_equal(stats["n"], int(min_group_size)))
+    return stats
 
 
 def profile_sizes(respondents: pd.DataFrame, catalog: dict[str, Question]) -> pd.Series:

@@ -18,10 +18,17 @@ def _save(fig, path) -> None:
     plt.close(fig)
 
 
+def _natural(key: str):
+    """Sort Q2 before Q10."""
+    digits = "".join(ch for ch in key if ch.isdigit())
+    return (key.rstrip("0123456789"), int(digits) if digits else -1, key)
+
+
 def jsd_heatmap(diagnostics: pd.DataFrame, tau: str, path) -> None:
     """Questions × countries heatmap of the JSD between kept and full answer distributions."""
     rows = diagnostics[(diagnostics["section"] == "question_country") & (diagnostics["metric"] == "jsd")]
     grid = rows.pivot(index="key", columns="country", values="value").astype(float)
+    grid = grid.reindex(sorted(grid.index, key=_natural))
     fig, ax = plt.subplots(figsize=(1 + 0.45 * max(len(grid.columns), 1), 1 + 0.3 * max(len(grid), 1)))
     image = ax.imshow(np.ma.masked_invalid(grid.to_numpy()), cmap="viridis", vmin=0, vmax=max(0.05, np.nanmax(grid.to_numpy(), initial=0)), aspect="auto")
     ax.set_xticks(range(len(grid.columns)), grid.columns, rotation=60, ha="right", fontsize=7)
@@ -35,7 +42,7 @@ def sweep_plot(sweep: pd.DataFrame, path) -> None:
     """Kept share of rows, profiles and respondents, singleton share and mean JSD against the threshold."""
     labels = sweep["tau"].astype(str).tolist()
     x = np.arange(len(labels))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     for metric, name in (("rows_kept_share", "(profile, question) pairs"), ("profiles_kept_share", "profiles"),
                          ("respondents_kept_share", "respondents"), ("singleton_profile_share", "singleton share")):
         left.plot(x, sweep[metric], marker="o", label=name)

@@ -49,9 +49,9 @@ def persona(row: pd.Series, attributes: list[str], style: str) -> str:
     return "The person " + "; ".join(parts) + "." if parts else "Nothing is known about the person."
 
 
-def user_message(row: pd.Series, attributes: list[str], style: str) -> str:
-    options = "\n".join(f"- {o}" for o in row["options"])
-    body = f"{persona(row, attributes, style)}\n\nQuestion: {row['question']}\nOptions:\n{options}\n\n"
+def user_message(persona_text: str, question: str, options, style: str) -> str:
+    listed = "\n".join(f"- {o}" for o in options)
+    body = f"{persona_text}\n\nQuestion: {question}\nOptions:\n{listed}\n\n"
     if style == "structured_cot":
         return body + STRUCTURED_STEPS
     return body + "Reply with the option only, inside <answer></answer>."
@@ -62,9 +62,12 @@ def prompt_corpus(items: pd.DataFrame, style: str) -> pd.DataFrame:
     if style not in STYLES:
         raise DvmapError(f"prompts.styles: unknown style {style!r}; choose from {list(STYLES)}")
     attributes = attribute_columns(items)
+    profiles = items.drop_duplicates("profile_id").set_index("profile_id")
+    personas = {pid: persona(row, attributes, style) for pid, row in profiles.iterrows()}
     prompts = [
-        [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user_message(row, attributes, style)}]
-        for _, row in items.iterrows()
+        [{"role": "system", "content": SYSTEM},
+         {"role": "user", "content": user_message(personas[pid], question, options, style)}]
+        for pid, question, options in zip(items["profile_id"], items["question"], items["options"])
     ]
     out = items.copy()
     out.insert(0, "prompt", prompts)

@@ -67,10 +67,12 @@ EXPECTED = {
     ("Aland", "Male", "QB"): (4, [0, 2, 0, 0, 2], "Quite bad", 0.5, 1.0),
     ("Borduria", "Male", "QB"): (1, [0, 0, 1, 0, 0], "Neither good nor bad", 1.0, 0.0),
 }
-#: catalog order, then profiles in lexicographic order of their attributes
+#: documented row order: entropy, then catalog order, then profiles in lexicographic order of their attributes
 EXPECTED_ORDER = [
-    ("Aland", "Female", "QA"), ("Aland", "Male", "QA"), ("Borduria", "Female", "QA"),
-    ("Aland", "Female", "QB"), ("Aland", "Male", "QB"), ("Borduria", "Male", "QB"),
+    ("Aland", "Male", "QA"), ("Borduria", "Female", "QA"), ("Borduria", "Male", "QB"),  # H = 0
+    ("Aland", "Female", "QA"),  # 0.918
+    ("Aland", "Male", "QB"),  # 1.0
+    ("Aland", "Female", "QB"),  # 2.0
 ]
 
 
@@ -120,6 +122,8 @@ def test_columns_and_row_order(hand_stats):
     assert hand_stats.column_names == ["profile_id", "Country", "Gender", "question_id", "n", "counts", "answer",
                                        "answer_share", "entropy"]
     assert [key(r) for r in rows_of(hand_stats)] == EXPECTED_ORDER
+    entropies = [r["entropy"] for r in rows_of(hand_stats)]
+    assert entropies == sorted(entropies)
 
 
 @pytest.mark.parametrize("pair", EXPECTED_ORDER, ids=lambda k: "-".join(k))
@@ -273,6 +277,18 @@ def test_select_archetypes(hand_stats, tau, min_size, expected):
             assert r["entropy"] <= tau + 1e-9
 
 
+@pytest.mark.parametrize("tau", [0.0, 1.0])
+def test_select_archetypes_never_silently_wrong_on_reordered_stats(hand_stats, tau):
+    """Rows out of entropy order (e.g. a stats file sorted by someone else): either a clear error or the right
+    pairs, never a wrong subset."""
+    reordered = hand_stats.take(pa.array([5, 3, 0, 4, 1, 2]))
+    try:
+        kept = select_archetypes(reordered, tau)
+    except DvmapError:
+        return
+    assert {key(r) for r in rows_of(kept)} == {k for k in EXPECTED if EXPECTED[k][4] <= tau + 1e-9}
+
+
 def test_select_archetypes_parsed_label(hand_stats):
     assert rows_of(select_archetypes(hand_stats, parse_tau("1.0"))) == rows_of(select_archetypes(hand_stats, 1.0))
     assert rows_of(select_archetypes(hand_stats, parse_tau("majority"))) == rows_of(hand_stats)
@@ -359,10 +375,10 @@ def test_matches_naive_groupby_on_synthetic_survey(synthetic_respondents):
     entropies = [r["entropy"] for r in rows]
     assert any(e == 0.0 for e in entropies) and any(e > 0.5 for e in entropies)
     assert any(sorted(r["counts"])[-1] == sorted(r["counts"])[-2] for r in rows)
-    # rows are in catalog order of questions
-    order = [q for q in catalog if q in respondents.columns]
-    seen = list(dict.fromkeys(r["question_id"] for r in rows))
-    assert seen == order
+    # rows are ordered by entropy, then catalog order, then profile (lexicographic attribute values)
+    position = {q: i for i, q in enumerate(catalog)}
+    keys = [(r["entropy"], position[r["question_id"]], tuple(r[a] for a in attributes)) for r in rows]
+    assert keys == sorted(keys)
 
 
 def test_synthetic_profile_ids_distinct_per_profile(synthetic_respondents):
