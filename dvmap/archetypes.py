@@ -8,6 +8,8 @@ sweep over K thresholds costs one pass over the respondents, not K.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import numpy as np
@@ -78,12 +80,13 @@ def answer_codes(column: pd.Series, question: Question) -> np.ndarray:
     return codes
 
 
-def archetype_stats(respondents: pd.DataFrame, catalog: dict[str, Question]) -> pa.Table:
+def archetype_stats(respondents: pd.DataFrame, catalog: dict[str, Question], threads: int | None = None) -> pa.Table:
     """One row per (profile, question) with at least one answer.
 
     Columns: profile_id, the attributes, question_id, n, counts (answers per option, in option order), answer
     (modal option; ties go to the earlier option), answer_share (modal count / n), entropy (Shannon, bits).
     Rows are ordered by entropy, then catalog order, then profile, so the pairs of any threshold are a prefix.
+    The work is split over ``threads`` (default: the machine's cores); numpy releases the GIL in its kernels.
     """
     attributes = profile_attributes(respondents.columns, catalog)
     questions = [q for q in catalog if q in respondents.columns]
@@ -92,72 +95,94 @@ def archetype_stats(respondents: pd.DataFrame, catalog: dict[str, Question]) -> 
     if respondents.empty:
         raise DvmapError("the respondents table is empty")
     pidx, profiles = profile_index(respondents, attributes)
-    n_profiles = len(profiles)
-    parts = []  # per question: profile rows, counts (rows × options), n, modal, share, entropy
-    for q in questions:
-        k = len(catalog[q].options)
-        codes = answer_codes(respondents[q], catalog[q])
-        seen = codes >= 0
-        n = np.bincount(pidx[seen], minlength=n_profiles)
-        rows = np.flatnonzero(n)
-        tally = np.bincount(pidx[seen] * k + codes[seen], minlength=n_profiles * k).reshape(n_profiles, k)
-        cell = tally[rows]
-        parts.append((rows, cell, *_group_stats(cell, n[rows])))
-
-    sizes = [len(part[0]) for part in parts]
-    entropy = np.concatenate([part[5] for part in parts])
-    order = _entropy_order(entropy)
-    p_row = np.concatenate([part[0] for part in parts]).astype(np.int32)[order]
-    q_col = np.repeat(np.arange(len(questions), dtype=np.int32), sizes)[order]
     n_options = np.array([len(catalog[q].options) for q in questions])
-    flat, offsets = _reorder_counts([part[1] for part in parts], sizes, order, q_col, n_options)
-    modal = np.concatenate([part[3] for part in parts])[order]
-    label_offset = np.r_[0, np.cumsum(n_options)[:-1]]
+    answers = np.stack([answer_codes(respondents[q], catalog[q]) for q in questions])  # questions × respondents
     labels, label_index = np.unique([o for q in questions for o in catalog[q].options], return_inverse=True)
+    label_offset = np.r_[0, np.cumsum(n_options)[:-1]]
+    threads = threads or min(os.cpu_count() or 1, len(questions))
+    with ThreadPoolExecutor(threads) as pool:
+        grid, n_all, modal_all, top_all, entropy_all = _grid_stats(
+            pool, answers, pidx, len(profiles), int(n_options.max()), threads)
+        order = _entropy_order(entropy_all, n_all > 0)
+        q_col, p_row = np.divmod(order, len(profiles))
 
-    columns = {"profile_id": pa.DictionaryArray.from_arrays(pa.array(p_row), profile_ids(profiles))}
-    for a in attributes:  # dictionaries must hold distinct values, or parquet's encoding is not reproducible
-        codes, values = pd.factorize(profiles[a], sort=True)
-        columns[a] = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)[p_row]), pa.array(values))
-    columns["question_id"] = pa.DictionaryArray.from_arrays(pa.array(q_col), pa.array(questions))
-    columns["n"] = pa.array(np.concatenate([part[2] for part in parts]).astype(np.int32)[order])
-    columns["counts"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))
-    columns["answer"] = pa.DictionaryArray.from_arrays(
-        pa.array(label_index[label_offset[q_col] + modal].astype(np.int32)), pa.array(labels))
-    columns["answer_share"] = pa.array(np.concatenate([part[4] for part in parts])[order])
-    columns["entropy"] = pa.array(entropy[order])
+        def counts_column():
+            lengths = n_options[q_col].astype(np.int32)
+            flat = np.compress((np.arange(grid.shape[1]) < lengths[:, None]).ravel(), _take_rows(grid, order))
+            offsets = np.zeros(len(order) + 1, dtype=np.int32)
+            np.cumsum(lengths, out=offsets[1:])
+            return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.astype(np.int32)))
+
+        def attribute_column(name):  # distinct dictionary values, or parquet's encoding is not reproducible
+            codes, values = pd.factorize(profiles[name], sort=True)
+            return _dictionary(codes, p_row, pa.array(values))
+
+        tasks = {
+            "profile_id": lambda: _dictionary(np.arange(len(profiles)), p_row, profile_ids(profiles)),
+            **{a: (lambda a=a: attribute_column(a)) for a in attributes},
+            "question_id": lambda: _dictionary(np.arange(len(questions)), q_col, pa.array(questions)),
+            "n": lambda: pa.array(n_all[order]),
+            "counts": counts_column,
+            "answer": lambda: _dictionary(label_index, label_offset[q_col] + modal_all[order], pa.array(labels)),
+            "answer_share": lambda: pa.array(top_all[order] / n_all[order]),
+            "entropy": lambda: pa.array(entropy_all[order]),
+        }
+        columns = dict(zip(tasks, pool.map(lambda task: task(), tasks.values())))
     return pa.table(columns)
 
 
-def _group_stats(cell: np.ndarray, n: np.ndarray):
-    """n, modal option (first of the tied), modal share and entropy in bits for each row of a count matrix."""
-    modal = cell.argmax(axis=1)
-    top = cell[np.arange(len(cell)), modal]
-    entropy = np.zeros(len(cell))
-    mixed = np.flatnonzero(top < n)  # only groups that disagree have non-zero entropy
-    if len(mixed):
-        c, m = cell[mixed], n[mixed]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            entropy[mixed] = np.log2(m) - np.where(c > 0, c * np.log2(c), 0.0).sum(axis=1) / m
-    return n, modal, top / n, entropy
+def _grid_stats(pool: ThreadPoolExecutor, answers: np.ndarray, pidx: np.ndarray, n_profiles: int, n_options: int,
+                threads: int):
+    """Counts, n, modal option (first of the tied), its count and entropy (bits) per (question, profile).
+
+    ``answers`` is the questions × respondents matrix of option indices (-1 = missing). Result rows are
+    (question, profile) pairs in question-major order. Each thread counts a block of questions with one bincount.
+    """
+    rows = len(answers) * n_profiles
+    grid = np.empty((rows, n_options), dtype=np.int16 if len(pidx) < np.iinfo(np.int16).max else np.int32)
+    n, modal, top, entropy = (np.empty(rows, dtype=t) for t in (np.int32, np.intp, grid.dtype, np.float64))
+
+    def block(questions: np.ndarray) -> None:
+        if not len(questions):
+            return
+        part = slice(questions[0] * n_profiles, (questions[-1] + 1) * n_profiles)
+        codes = answers[questions]
+        seen = codes >= 0
+        key = (np.arange(len(codes), dtype=np.int64)[:, None] * n_profiles + pidx[None, :]) * n_options + codes
+        g = grid[part]
+        g[:] = np.bincount(key[seen], minlength=g.size).reshape(g.shape)
+        n[part] = g.sum(axis=1, dtype=np.int32)
+        modal[part] = g.argmax(axis=1)
+        top[part] = np.take_along_axis(g, modal[part][:, None], axis=1)[:, 0]
+        h = np.zeros(len(g))
+        mixed = np.flatnonzero(top[part] < n[part])  # only groups that disagree have non-zero entropy
+        if len(mixed):
+            size = n[part][mixed]
+            c_log_c = np.r_[0.0, np.arange(1, size.max() + 1) * np.log2(np.arange(1, size.max() + 1))]
+            h[mixed] = np.log2(size) - c_log_c[g[mixed]].sum(axis=1) / size
+        entropy[part] = h
+
+    list(pool.map(block, np.array_split(np.arange(len(answers)), threads)))
+    return grid, n, modal, top, entropy
 
 
-def _entropy_order(entropy: np.ndarray) -> np.ndarray:
-    """Stable order by entropy; consensus rows (H = 0, usually most) keep their order without a full sort."""
-    zero = np.flatnonzero(entropy == 0)
+def _dictionary(codes: np.ndarray, rows: np.ndarray, values: pa.Array) -> pa.DictionaryArray:
+    """The dictionary column whose row i holds ``values[codes[rows[i]]]``, with the narrowest index type."""
+    dtype = np.int8 if len(values) <= 127 else np.int16 if len(values) <= 32767 else np.int32
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(dtype)[rows]), values)
+
+
+def _take_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``matrix[rows]`` for a C-contiguous 2-D array, as one gather of whole rows (much faster than fancy rows)."""
+    whole = np.ascontiguousarray(matrix).view(np.dtype((np.void, matrix.dtype.itemsize * matrix.shape[1])))
+    return whole[:, 0][rows].view(matrix.dtype).reshape(len(rows), matrix.shape[1])
+
+
+def _entropy_order(entropy: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Present rows in stable entropy order; consensus rows (H = 0, usually most) need no sort."""
+    zero = np.flatnonzero(present & (entropy == 0))
     rest = np.flatnonzero(entropy != 0)
     return np.concatenate([zero, rest[np.argsort(entropy[rest], kind="stable")]])
-
-
-def _reorder_counts(cells, sizes, order, q_col, n_options):
-    """Flatten per-question count matrices into list values/offsets, rows taken in ``order``."""
-    lengths = n_options[q_col]
-    offsets = np.r_[0, np.cumsum(lengths)].astype(np.int32)
-    row_start = np.r_[0, np.cumsum(sizes)[:-1]]  # first row of each question before ordering
-    cell_start = np.r_[0, np.cumsum([c.size for c in cells])[:-1]]  # its first value in the flat array
-    first_value = cell_start[q_col] + (order - row_start[q_col]) * lengths
-    flat = np.concatenate([c.ravel() for c in cells]).astype(np.int32)
-    return flat[np.repeat(first_value - offsets[:-1], lengths) + np.arange(offsets[-1])], offsets
 
 
 def select_archetypes(stats: pa.Table, tau: float | str, min_group_size: int = 1) -> pa.Table:

@@ -393,3 +393,11 @@ def test_synthetic_profile_ids_distinct_per_profile(synthetic_respondents):
     sizes = profile_sizes(respondents, catalog)
     assert sizes.sum() == len(respondents)
     assert set(sizes.index) == set(by_id)
+
+
+def test_counts_cover_options_nobody_chose():
+    """Options absent from the data still get a zero count: every counts list has K entries."""
+    question = Question("QX", "S", "t", ("a", "b", "c", "d", "e"), {1: "a", 2: "b", 3: "c", 4: "d", 5: "e"})
+    respondents = pd.DataFrame({"respondent_id": ["1", "2"], "Country": ["X", "X"],
+                                "QX": pd.Categorical(["a", "b"], categories=list("abcde"))})
+    assert archetype_stats(respondents, {"QX": question}).to_pydict()["counts"] == [[1, 1, 0, 0, 0]]
