@@ -23,7 +23,9 @@ from dvmap.respondents import build_respondents
 from dvmap.splits import assign_profiles, corpus_items
 from dvmap.synth import write_synthetic_sav
 
-RELEASE_DIR = Path("/work/shared/data/dvmap_release")
+from .conftest import RELEASE
+
+RELEASE_DIR = RELEASE
 DEV_PARQUET = RELEASE_DIR / "dev.parquet"
 SCHEMA_DIR = RELEASE_DIR / "benchmark_schema"
 

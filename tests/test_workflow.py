@@ -126,3 +126,52 @@ def test_threshold_leaving_an_empty_corpus_fails_cleanly(tmp_path):
     log = (tmp_path / "logs/corpus/tau~0.0.log").read_text()
     assert "empty corpus" in log and "tau=0.0" in log
     assert not list((tmp_path / "results").glob("corpus/tau~0.0/*.parquet"))
+
+
+def test_release_source_builds_the_same_corpus_and_benchmark(runs, tmp_path):
+    """A release folder (exported from a synthetic run) drives the DAG with data.source: release."""
+    from dvmap.release import export_release
+
+    from .test_release import write_saved_dataset
+
+    results = runs[0] / "results"
+    release = tmp_path / "release"
+    release.mkdir()
+    for split in ("train", "dev", "test"):
+        export_release(pd.read_parquet(results / f"corpus/tau~0.0/{split}.parquet")).to_parquet(
+            release / f"{split}.parquet")
+    for folder, split in (("Cross-Demographic", "cross_demographic"), ("Cross-Country", "cross_country"),
+                          ("Cross-Value", "cross_value")):
+        items = pd.read_parquet(results / f"benchmark/{split}.parquet")
+        write_saved_dataset(release / folder, export_release(items, with_data_source=False))
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    config_for(workdir, data={"source": "release", "release_dir": str(release)})
+    snakemake(workdir)
+    for split in ("train", "dev", "test"):
+        imported = pd.read_parquet(workdir / f"results/corpus/tau~release/{split}.parquet")
+        original = pd.read_parquet(results / f"corpus/tau~0.0/{split}.parquet")
+        assert imported["item_id"].tolist() == original["item_id"].tolist()
+        assert imported["answer"].tolist() == original["answer"].tolist()
+        assert (workdir / f"results/prompts/tau~release/direct/{split}.parquet").exists()
+    assert len(pd.read_parquet(workdir / "results/benchmark/cross_value.parquet")) == len(
+        pd.read_parquet(results / "benchmark/cross_value.parquet"))
+    assert not (workdir / "results/respondents.parquet").exists()
+
+
+def test_real_wvs_extracts_run_through_the_dag(tmp_path):
+    """data.source: wvs on the real per-country extracts from ../shared (skipped without them)."""
+    from .conftest import WVS7, require_shared
+
+    inputs = [str(require_shared(WVS7 / f"wvs7_{iso3}.sav")) for iso3 in ("USA", "DEU", "JPN")]
+    config_for(tmp_path, data={"source": "wvs", "inputs": inputs, "absent_questions": "skip",
+                               "absent_attributes": {"Common Language": "not-answered"}},
+               splits={"heldout_countries": ["Japan"], "heldout_questions": ["Q47", "Q165"]})
+    snakemake(tmp_path)
+    respondents = pd.read_parquet(tmp_path / "results/respondents.parquet")
+    assert set(respondents["Country"]) == {"United States of America", "Germany", "Japan"}
+    assert (respondents["Common Language"] == "Not Answered").all()
+    cross_country = pd.read_parquet(tmp_path / "results/benchmark/cross_country.parquet")
+    assert set(cross_country["Country"]) == {"Japan"}
+    sweep = pd.read_csv(tmp_path / "results/diagnostics/sweep.tsv", sep="\t")
+    assert sweep.loc[0, "singleton_profile_share"] > 0.5  # with real data most profiles are singletons
