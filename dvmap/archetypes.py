@@ -103,12 +103,13 @@ def archetype_stats(respondents: pd.DataFrame, catalog: dict[str, Question], thr
     with ThreadPoolExecutor(threads) as pool:
         grid, n_all, modal_all, top_all, entropy_all = _grid_stats(
             pool, answers, pidx, len(profiles), int(n_options.max()), threads)
-        order = _entropy_order(entropy_all, n_all > 0)
-        q_col, p_row = np.divmod(order, len(profiles))
+        take = _EntropyOrder(entropy_all, n_all > 0)
+        order = take(np.arange(len(n_all), dtype=np.int32))
+        q_col, p_row = np.divmod(order, np.int32(len(profiles)))
 
         def counts_column():
             lengths = n_options[q_col].astype(np.int32)
-            flat = np.compress((np.arange(grid.shape[1]) < lengths[:, None]).ravel(), _take_rows(grid, order))
+            flat = np.compress((np.arange(grid.shape[1]) < lengths[:, None]).ravel(), take.rows(grid))
             offsets = np.zeros(len(order) + 1, dtype=np.int32)
             np.cumsum(lengths, out=offsets[1:])
             return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.astype(np.int32)))
@@ -121,11 +122,11 @@ def archetype_stats(respondents: pd.DataFrame, catalog: dict[str, Question], thr
             "profile_id": lambda: _dictionary(np.arange(len(profiles)), p_row, profile_ids(profiles)),
             **{a: (lambda a=a: attribute_column(a)) for a in attributes},
             "question_id": lambda: _dictionary(np.arange(len(questions)), q_col, pa.array(questions)),
-            "n": lambda: pa.array(n_all[order]),
+            "n": lambda: pa.array(take(n_all)),
             "counts": counts_column,
-            "answer": lambda: _dictionary(label_index, label_offset[q_col] + modal_all[order], pa.array(labels)),
-            "answer_share": lambda: pa.array(top_all[order] / n_all[order]),
-            "entropy": lambda: pa.array(entropy_all[order]),
+            "answer": lambda: _dictionary(label_index, label_offset[q_col] + take(modal_all), pa.array(labels)),
+            "answer_share": lambda: pa.array(take(top_all) / take(n_all)),
+            "entropy": lambda: pa.array(take(entropy_all)),
         }
         columns = dict(zip(tasks, pool.map(lambda task: task(), tasks.values())))
     return pa.table(columns)
@@ -172,17 +173,22 @@ def _dictionary(codes: np.ndarray, rows: np.ndarray, values: pa.Array) -> pa.Dic
     return pa.DictionaryArray.from_arrays(pa.array(codes.astype(dtype)[rows]), values)
 
 
-def _take_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``matrix[rows]`` for a C-contiguous 2-D array, as one gather of whole rows (much faster than fancy rows)."""
-    whole = np.ascontiguousarray(matrix).view(np.dtype((np.void, matrix.dtype.itemsize * matrix.shape[1])))
-    return whole[:, 0][rows].view(matrix.dtype).reshape(len(rows), matrix.shape[1])
+class _EntropyOrder:
+    """Present rows in stable entropy order: consensus rows (H = 0, usually most) first in their own order (a
+    sequential compress, no sort), then the others sorted by entropy."""
 
+    def __init__(self, entropy: np.ndarray, present: np.ndarray):
+        self.zero = present & (entropy == 0)
+        rest = np.flatnonzero(entropy != 0)
+        self.rest = rest[np.argsort(entropy[rest], kind="stable")]
 
-def _entropy_order(entropy: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """Present rows in stable entropy order; consensus rows (H = 0, usually most) need no sort."""
-    zero = np.flatnonzero(present & (entropy == 0))
-    rest = np.flatnonzero(entropy != 0)
-    return np.concatenate([zero, rest[np.argsort(entropy[rest], kind="stable")]])
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.compress(self.zero, values, axis=0), values[self.rest]])
+
+    def rows(self, matrix: np.ndarray) -> np.ndarray:
+        """The same for the rows of a C-contiguous matrix, each row moved as one item."""
+        whole = np.ascontiguousarray(matrix).view(np.dtype((np.void, matrix.dtype.itemsize * matrix.shape[1])))
+        return self(whole[:, 0]).view(matrix.dtype).reshape(-1, matrix.shape[1])
 
 
 def select_archetypes(stats: pa.Table, tau: float | str, min_group_size: int = 1) -> pa.Table:
