@@ -16,11 +16,15 @@ include: "workflow/rules/common.smk"
 wildcard_constraints:
     tau=r"majority|release|[0-9]+\.[0-9]+",
     style="|".join(STYLES),
-    split="|".join(CORPUS_SPLITS + BENCHMARK_SPLITS),
+    split="|".join(CORPUS_SPLITS + BENCHMARK_SPLITS + ("flip",)),
+    kind="|".join(BASELINES) or "no-baseline",
+    seed=r"[0-9]+",
+    predictor=r"[A-Za-z0-9_-]+\.tau~[^/]+",
 
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/corpus.smk"
+include: "workflow/rules/evaluation.smk"
 
 
 rule all:

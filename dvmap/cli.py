@@ -164,6 +164,81 @@ def cmd_export_release(args):
     write_parquet(export_release(read_parquet(args.items)), args.output)
 
 
+def cmd_baseline(args):
+    from .baselines import make_baseline
+    from .io import read_parquet, write_parquet
+    from .predictions import predictor_name, prediction_table
+
+    model = make_baseline(args.kind, seed=args.seed, k=args.k).fit(read_parquet(args.train))
+    folder = Path(args.output)
+    for path in map(Path, args.eval):
+        items = read_parquet(path)
+        predicted = model.predict(items)
+        table = prediction_table(items, predicted["prediction_index"], args.kind, args.threshold, args.seed,
+                                 fallback=predicted["fallback"])
+        write_parquet(table, folder / path.name)
+    logging.getLogger(__name__).info("%s: predictions for %d splits in %s",
+                                     predictor_name(args.kind, args.threshold, args.seed), len(args.eval), folder)
+
+
+def cmd_evaluate(args):
+    from .evaluate import evaluate
+    from .io import read_parquet, write_tsv
+    from .predictions import check_predictions
+
+    frames = [check_predictions(read_parquet(p), p) for p in args.predictions]
+    summary, breakdown = evaluate(frames, n_boot=args.bootstrap, seed=args.seed)
+    write_tsv(summary, args.output)
+    if args.breakdown:
+        write_tsv(breakdown, args.breakdown)
+
+
+def cmd_merge_summaries(args):
+    from .evaluate import merge_summaries
+    from .io import write_tsv
+
+    def read(path):
+        return pd.read_csv(path, sep="\t", dtype={"seed": str, "threshold": str, "group": str},
+                           keep_default_na=False, na_values=["nan", "NaN"])
+
+    write_tsv(merge_summaries([read(p) for p in args.summaries]), args.output)
+    if args.breakdowns:
+        write_tsv(pd.concat([read(p) for p in args.breakdowns], ignore_index=True), args.breakdown_output)
+
+
+def cmd_plot_evaluation(args):
+    from .plots import accuracy_vs_threshold, per_country_accuracy
+
+    summary = pd.read_csv(args.summary, sep="\t", dtype={"seed": str, "threshold": str}, keep_default_na=False,
+                          na_values=["nan", "NaN", ""])
+    summary["seed"] = summary["seed"].fillna("")
+    accuracy_vs_threshold(summary, args.thresholds, args.baselines, args.accuracy)
+    if args.per_country:
+        breakdown = pd.read_csv(args.breakdown, sep="\t", dtype={"group": str}, keep_default_na=False,
+                                na_values=["nan", "NaN"])
+        per_country_accuracy(breakdown, args.per_country)
+
+
+def cmd_flip(args):
+    from .flips import flip_items
+    from .io import read_parquet, write_parquet
+
+    write_parquet(flip_items(read_parquet(args.items), args.attribute, tuple(args.values)), args.output)
+
+
+def cmd_flip_rates(args):
+    from .flips import flip_rates
+    from .io import read_parquet, write_tsv
+    from .plots import flip_change_rates
+
+    original = pd.concat([read_parquet(p) for p in args.original], ignore_index=True)
+    flipped = pd.concat([read_parquet(p) for p in args.flipped], ignore_index=True)
+    rates = flip_rates(original, flipped, read_parquet(args.flipped_items))
+    write_tsv(rates, args.output)
+    if args.plot:
+        flip_change_rates(rates, args.plot)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dvmap", description=__doc__)
     parser.add_argument("--version", action="version", version=f"dvmap {__version__}")
@@ -265,6 +340,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("items")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=cmd_export_release)
+
+    p = sub.add_parser("baseline", help="fit a non-LLM baseline on a corpus and predict evaluation splits")
+    p.add_argument("--kind", required=True, help="uniform, global_majority, national_label, knn or gbt")
+    p.add_argument("--train", required=True, help="corpus train split (any item table in dvmap's schema)")
+    p.add_argument("--eval", nargs="+", required=True, help="item tables to predict; outputs keep their file names")
+    p.add_argument("--threshold", default="none", help="label of the training threshold, recorded in predictions")
+    p.add_argument("--seed", type=int, default=0, help="config: evaluation.seeds")
+    p.add_argument("--k", type=int, default=5, help="neighbours of knn (config: evaluation.knn_k)")
+    p.add_argument("-o", "--output", required=True, help="folder for the prediction files")
+    p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("evaluate", help="metrics with bootstrap CIs for prediction files")
+    p.add_argument("predictions", nargs="+")
+    p.add_argument("-o", "--output", required=True, help="summary TSV")
+    p.add_argument("--breakdown", help="TSV of metrics by country, question and attribute")
+    p.add_argument("--bootstrap", type=int, default=1000, help="replicates (config: evaluation.bootstrap)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (config: evaluation.bootstrap_seed)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("merge-summaries", help="merge per-predictor summaries (adds mean ± sd across seeds)")
+    p.add_argument("summaries", nargs="+")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--breakdowns", nargs="*", help="per-predictor breakdown TSVs to concatenate")
+    p.add_argument("--breakdown-output", help="merged breakdown TSV")
+    p.set_defaults(func=cmd_merge_summaries)
+
+    p = sub.add_parser("plot-evaluation", help="accuracy vs threshold and per-country accuracy plots")
+    p.add_argument("summary")
+    p.add_argument("--breakdown")
+    p.add_argument("--thresholds", nargs="+", required=True, help="threshold labels in plotting order")
+    p.add_argument("--baselines", nargs="*", default=[], help="models drawn as dashed reference lines")
+    p.add_argument("--accuracy", required=True, help="PNG path")
+    p.add_argument("--per-country", help="PNG path (needs --breakdown)")
+    p.set_defaults(func=cmd_plot_evaluation)
+
+    p = sub.add_parser("flip", help="counterfactual items: one attribute swapped between two values")
+    p.add_argument("items")
+    p.add_argument("--attribute", default="Income Bracket", help="config: evaluation.flip.attribute")
+    p.add_argument("--values", nargs=2, default=["Low income", "High income"], help="config: evaluation.flip.values")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_flip)
+
+    p = sub.add_parser("flip-rates", help="how often predictions change under the flip, per question category")
+    p.add_argument("--original", nargs="+", required=True, help="predictions on the source split")
+    p.add_argument("--flipped", nargs="+", required=True, help="predictions on the flipped items")
+    p.add_argument("--flipped-items", required=True, help="output of dvmap flip")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--plot")
+    p.set_defaults(func=cmd_flip_rates)
     return parser
 
 

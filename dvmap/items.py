@@ -35,12 +35,16 @@ def items_from_archetypes(table: pa.Table | pd.DataFrame, catalog: dict[str, Que
 def attribute_columns(frame: pd.DataFrame) -> list[str]:
     """Profile attribute columns of an item table: DVMap's, in DVMap's order, then any custom ones."""
     known = [a for a in ATTRIBUTES if a in frame.columns]
-    extra = [c for c in frame.columns if c not in known and c not in ITEM_COLUMNS and c not in EXTRA_COLUMNS]
+    other = set(ITEM_COLUMNS) | set(EXTRA_COLUMNS) | set(PROMPT_COLUMNS)
+    extra = [c for c in frame.columns if c not in known and c not in other]
     return known + extra
 
 
-#: Optional columns an item table may carry (counts from archetypes; DVMap's own prompt from an imported release).
-EXTRA_COLUMNS = ("counts", "answer_share", "release_prompt")
+#: Optional columns an item table may carry: counts from archetypes, DVMap's own prompt from an imported release,
+#: the original of a counterfactually flipped item.
+EXTRA_COLUMNS = ("counts", "answer_share", "release_prompt", "source_item_id")
+#: Columns a prompt corpus adds.
+PROMPT_COLUMNS = ("prompt", "style")
 
 
 def order_items(frame: pd.DataFrame, sort_rows: bool = True) -> pd.DataFrame:

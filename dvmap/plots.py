@@ -53,3 +53,56 @@ def sweep_plot(sweep: pd.DataFrame, path) -> None:
     right.set(xticks=x, xticklabels=labels, xlabel="consensus threshold tau", ylabel="mean JSD (bits)",
               title="Shift of answer distributions")
     _save(fig, path)
+
+
+def accuracy_vs_threshold(summary: pd.DataFrame, thresholds: list[str], baselines: list[str], path) -> None:
+    """Accuracy (95% CI) against the consensus threshold, one panel per split; baselines dashed, others solid."""
+    several_seeds = summary.loc[summary["seed"] == "mean", "model"].unique()
+    rows = summary[summary["model"].isin(several_seeds) == (summary["seed"] == "mean")]
+    splits = list(dict.fromkeys(summary["split"]))
+    fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits), 3.8), sharey=True, layout="constrained",
+                             squeeze=False)
+    x_of = {t: i for i, t in enumerate(thresholds)}
+    for ax, split in zip(axes[0], splits):
+        for model, group in rows[rows["split"] == split].groupby("model", sort=True):
+            group = group[group["threshold"].isin(x_of)].drop_duplicates("threshold", keep="last")
+            group = group.sort_values("threshold", key=lambda t: t.map(x_of))
+            x = group["threshold"].map(x_of).to_numpy()
+            y = group["accuracy"].to_numpy(dtype=float)
+            err = np.abs(np.vstack([y - group["accuracy_ci_low"], group["accuracy_ci_high"] - y]).astype(float))
+            ax.errorbar(x, y, yerr=np.nan_to_num(err), marker="o", capsize=3, label=model,
+                        linestyle="--" if model in baselines else "-")
+        ax.set(title=split, xticks=range(len(thresholds)), xticklabels=thresholds, xlabel="consensus threshold tau")
+    axes[0][0].set_ylabel("accuracy (95% CI)")
+    axes[0][-1].legend(fontsize=7, loc="best")
+    _save(fig, path)
+
+
+def per_country_accuracy(breakdown: pd.DataFrame, path) -> None:
+    """Heatmap of accuracy per country (columns) for every predictor and split (rows)."""
+    rows = breakdown[(breakdown["group_type"] == "country") & (breakdown["metric"] == "accuracy")]
+    grid = rows.pivot_table(index=["split", "predictor"], columns="group", values="value", aggfunc="first")
+    fig, ax = plt.subplots(figsize=(1.5 + 0.5 * max(len(grid.columns), 1), 1 + 0.25 * max(len(grid), 1)))
+    image = ax.imshow(np.ma.masked_invalid(grid.to_numpy(dtype=float)), cmap="magma", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(grid.columns)), grid.columns, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(grid.index)), [f"{s} | {p}" for s, p in grid.index], fontsize=6)
+    fig.colorbar(image, ax=ax, label="accuracy")
+    ax.set_title("Accuracy per country")
+    _save(fig, path)
+
+
+def flip_change_rates(rates: pd.DataFrame, path) -> None:
+    """Heatmap of the share of predictions that change under the attribute flip: predictors × question categories."""
+    grid = rates.pivot_table(index="predictor", columns="category", values="change_rate", aggfunc="first")
+    grid = grid[[c for c in grid.columns if c != "ALL"] + (["ALL"] if "ALL" in grid.columns else [])]
+    fig, ax = plt.subplots(figsize=(2.5 + 1.1 * len(grid.columns), 1.2 + 0.3 * len(grid)), layout="constrained")
+    image = ax.imshow(grid.to_numpy(dtype=float), cmap="Reds", vmin=0, vmax=1, aspect="auto")
+    for (row, col), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+        ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                color="white" if value > 0.6 else "black")
+    ax.set_xticks(range(len(grid.columns)), [c.title()[:28] for c in grid.columns], rotation=40, ha="right",
+                  fontsize=7)
+    ax.set_yticks(range(len(grid.index)), grid.index, fontsize=7)
+    fig.colorbar(image, ax=ax, label="share of answers that change")
+    ax.set_title("Counterfactual attribute flip")
+    _save(fig, path)

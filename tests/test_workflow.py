@@ -21,13 +21,15 @@ SMALL = {
     "splits": {"seed": 5, "fractions": {"train": 0.6, "dev": 0.1, "test": 0.1, "cross_demographic": 0.2},
                "heldout_countries": ["Mexico"], "heldout_questions": ["Q47", "Q165"]},
     "prompts": {"styles": ["direct", "country_only"]},
+    "evaluation": {"baselines": ["uniform", "national_label", "knn"], "seeds": [0, 1], "bootstrap": 50},
 }
 
 
 def config_for(tmp: Path, **changes) -> Path:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     for section, values in {**SMALL, **changes}.items():
-        config[section] = {**config.get(section, {}), **values} if isinstance(values, dict) else values
+        base = SMALL.get(section, {}) if section in changes else config.get(section, {})
+        config[section] = {**config.get(section, {}), **base, **values}
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
@@ -80,6 +82,25 @@ def test_every_artifact_is_built(runs):
     assert sweep.loc[1, "rows_kept_share"] == 1.0 and sweep.loc[0, "rows_kept_share"] < 1.0
     respondents = pd.read_parquet(results / "respondents.parquet")
     assert len(respondents) == 5 * 60
+
+
+def test_evaluation_artifacts(runs):
+    results = runs[0] / "results"
+    summary = pd.read_csv(results / "summary.tsv", sep="\t", dtype={"seed": str, "threshold": str},
+                          keep_default_na=False)
+    per_seed = summary[summary["seed"] != "mean"]
+    assert set(per_seed["model"]) == {"uniform", "national_label", "knn"}
+    assert set(per_seed["threshold"]) == {"0.0", "majority"}
+    assert set(per_seed["split"]) == {"cross_demographic", "cross_country", "cross_value"}
+    assert len(per_seed) == 3 * 2 * 2 * 3  # models × thresholds × seeds × splits
+    assert (per_seed["accuracy_ci_low"].astype(float) <= per_seed["accuracy"].astype(float)).all()
+    means = summary[summary["seed"] == "mean"]
+    assert len(means) == 3 * 2 * 3 and means["accuracy_sd"].astype(float).notna().all()
+    for plot in ("accuracy_vs_threshold", "per_country", "flips"):
+        assert (results / f"plots/{plot}.png").stat().st_size > 1000
+    flips = pd.read_csv(results / "flips.tsv", sep="\t")
+    national = flips[flips["predictor"].str.startswith("national_label")]
+    assert (national["change_rate"] == 0).all()  # the national label ignores income
 
 
 def test_same_config_and_seed_give_byte_identical_artifacts(runs):

@@ -16,6 +16,16 @@ TAUS = (
     else [tau_label(t) for t in config["archetypes"]["thresholds"]]
 )
 STYLES = config["prompts"]["styles"]
+FLIP = config["evaluation"]["flip"]
+EVAL_SPLITS = list(BENCHMARK_SPLITS) + ["flip"]
+BASELINES = config["evaluation"]["baselines"]
+#: One predictor per baseline, training threshold and seed: the folder names under results/predictions/.
+PREDICTORS = [
+    f"{kind}.tau~{tau}.seed~{seed}"
+    for kind in BASELINES
+    for tau in TAUS
+    for seed in config["evaluation"]["seeds"]
+]
 
 
 def respondent_inputs(wildcards):
@@ -107,5 +117,17 @@ def corpus_targets():
     ]
 
 
+def evaluation_targets():
+    """Summary, breakdown, plots and the attribute-flip analysis (needs at least one baseline)."""
+    if not PREDICTORS:
+        return []
+    return [
+        "results/summary.tsv",
+        "results/plots/accuracy_vs_threshold.png",
+        "results/plots/per_country.png",
+        "results/flips.tsv",
+    ]
+
+
 def all_targets():
-    return data_targets() + corpus_targets()
+    return data_targets() + corpus_targets() + evaluation_targets()

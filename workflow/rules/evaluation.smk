@@ -1,0 +1,132 @@
+EVAL_FILES = expand("results/benchmark/{split}.parquet", split=BENCHMARK_SPLITS) + [
+    "results/benchmark/flip.parquet"
+]
+
+
+rule flip_items:
+    input:
+        f"results/benchmark/{FLIP['split']}.parquet",
+    output:
+        "results/benchmark/flip.parquet",
+    params:
+        attribute=FLIP["attribute"],
+        values=FLIP["values"],
+    log:
+        "logs/flip_items.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "dvmap flip {input} --attribute {params.attribute:q} --values {params.values:q}"
+        " -o {output} 2> {log}"
+
+
+rule baseline:
+    input:
+        train="results/corpus/tau~{tau}/train.parquet",
+        eval_items=EVAL_FILES,
+    output:
+        expand(
+            "results/predictions/{{kind}}.tau~{{tau}}.seed~{{seed}}/{split}.parquet",
+            split=EVAL_SPLITS,
+        ),
+    params:
+        k=config["evaluation"]["knn_k"],
+    log:
+        "logs/baseline/{kind}.tau~{tau}.seed~{seed}.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "dvmap baseline --kind {wildcards.kind} --train {input.train} --eval {input.eval_items}"
+        " --threshold {wildcards.tau} --seed {wildcards.seed} --k {params.k}"
+        " -o results/predictions/{wildcards.kind}.tau~{wildcards.tau}.seed~{wildcards.seed} 2> {log}"
+
+
+rule evaluate_predictor:
+    input:
+        expand("results/predictions/{{predictor}}/{split}.parquet", split=BENCHMARK_SPLITS),
+    output:
+        summary="results/evaluation/{predictor}/summary.tsv",
+        breakdown="results/evaluation/{predictor}/breakdown.tsv",
+    params:
+        bootstrap=config["evaluation"]["bootstrap"],
+        seed=config["evaluation"]["bootstrap_seed"],
+    log:
+        "logs/evaluate/{predictor}.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "dvmap evaluate {input} -o {output.summary} --breakdown {output.breakdown}"
+        " --bootstrap {params.bootstrap} --seed {params.seed} 2> {log}"
+
+
+rule summary:
+    input:
+        summaries=expand("results/evaluation/{predictor}/summary.tsv", predictor=PREDICTORS),
+        breakdowns=expand("results/evaluation/{predictor}/breakdown.tsv", predictor=PREDICTORS),
+    output:
+        summary=report(
+            "results/summary.tsv",
+            caption="../report/summary.rst",
+            category="Evaluation",
+        ),
+        breakdown="results/breakdown.tsv",
+    log:
+        "logs/summary.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "dvmap merge-summaries {input.summaries} -o {output.summary}"
+        " --breakdowns {input.breakdowns} --breakdown-output {output.breakdown} 2> {log}"
+
+
+rule evaluation_plots:
+    input:
+        summary="results/summary.tsv",
+        breakdown="results/breakdown.tsv",
+    output:
+        accuracy=report(
+            "results/plots/accuracy_vs_threshold.png",
+            caption="../report/accuracy.rst",
+            category="Evaluation",
+        ),
+        per_country=report(
+            "results/plots/per_country.png",
+            caption="../report/per_country.rst",
+            category="Evaluation",
+        ),
+    params:
+        taus=TAUS,
+        baselines=config["evaluation"]["baselines"],
+    log:
+        "logs/evaluation_plots.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "dvmap plot-evaluation {input.summary} --breakdown {input.breakdown} --thresholds {params.taus}"
+        " --baselines {params.baselines} --accuracy {output.accuracy}"
+        " --per-country {output.per_country} 2> {log}"
+
+
+rule flip_rates:
+    input:
+        original=expand(
+            "results/predictions/{predictor}/{split}.parquet",
+            predictor=PREDICTORS,
+            split=FLIP["split"],
+        ),
+        flipped=expand("results/predictions/{predictor}/flip.parquet", predictor=PREDICTORS),
+        flipped_items="results/benchmark/flip.parquet",
+    output:
+        tsv="results/flips.tsv",
+        plot=report(
+            "results/plots/flips.png",
+            caption="../report/flips.rst",
+            category="Evaluation",
+        ),
+    log:
+        "logs/flip_rates.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "dvmap flip-rates --original {input.original} --flipped {input.flipped}"
+        " --flipped-items {input.flipped_items} -o {output.tsv} --plot {output.plot} 2> {log}"
