@@ -32,6 +32,14 @@ def test_default_config_is_valid_and_complete():
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     jsonschema.validate(config, schema)
-    assert sorted(schema_keys(schema)) == sorted(
-        f"{section}.{key}" for section, values in config.items() for key in values
-    )
+    assert sorted(schema_keys(schema)) == sorted(config_keys(config))
+
+
+def config_keys(config: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for name, value in config.items():
+        if isinstance(value, dict) and name != "fractions":
+            keys += config_keys(value, f"{prefix}{name}.")
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
