@@ -101,47 +101,53 @@ def archetype_stats(respondents: pd.DataFrame, catalog: dict[str, Question], thr
     label_offset = np.r_[0, np.cumsum(n_options)[:-1]]
     threads = threads or min(os.cpu_count() or 1, len(questions))
     with ThreadPoolExecutor(threads) as pool:
-        grid, n_all, modal_all, top_all, entropy_all = _grid_stats(
+        grid, n_all, modal_all, share_all, entropy_all = _grid_stats(
             pool, answers, pidx, len(profiles), int(n_options.max()), threads)
         take = _EntropyOrder(entropy_all, n_all > 0)
         order = take(np.arange(len(n_all), dtype=np.int32))
         q_col, p_row = np.divmod(order, np.int32(len(profiles)))
 
+        lengths = n_options[q_col].astype(np.int32)
+        offsets = np.zeros(len(order) + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        flat = np.empty(offsets[-1], dtype=np.int32)
+        filled = [pool.submit(take.consensus_counts, flat, offsets, n_all, modal_all),
+                  pool.submit(take.mixed_counts, flat, offsets, grid, lengths)]
+
         def counts_column():
-            lengths = n_options[q_col].astype(np.int32)
-            flat = np.compress((np.arange(grid.shape[1]) < lengths[:, None]).ravel(), take.rows(grid))
-            offsets = np.zeros(len(order) + 1, dtype=np.int32)
-            np.cumsum(lengths, out=offsets[1:])
-            return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.astype(np.int32)))
+            for job in filled:
+                job.result()
+            return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))
 
         def attribute_column(name):  # distinct dictionary values, or parquet's encoding is not reproducible
             codes, values = pd.factorize(profiles[name], sort=True)
             return _dictionary(codes, p_row, pa.array(values))
 
-        tasks = {
-            "profile_id": lambda: _dictionary(np.arange(len(profiles)), p_row, profile_ids(profiles)),
-            **{a: (lambda a=a: attribute_column(a)) for a in attributes},
-            "question_id": lambda: _dictionary(np.arange(len(questions)), q_col, pa.array(questions)),
-            "n": lambda: pa.array(take(n_all)),
-            "counts": counts_column,
+        tasks = {  # the longest first, so that the threads finish together
             "answer": lambda: _dictionary(label_index, label_offset[q_col] + take(modal_all), pa.array(labels)),
-            "answer_share": lambda: pa.array(take(top_all) / take(n_all)),
+            "profile_id": lambda: _dictionary(np.arange(len(profiles)), p_row, profile_ids(profiles)),
+            "answer_share": lambda: pa.array(take(share_all)),
             "entropy": lambda: pa.array(take(entropy_all)),
+            "n": lambda: pa.array(take(n_all)),
+            "question_id": lambda: _dictionary(np.arange(len(questions)), q_col, pa.array(questions)),
+            **{a: (lambda a=a: attribute_column(a)) for a in attributes},
+            "counts": counts_column,
         }
         columns = dict(zip(tasks, pool.map(lambda task: task(), tasks.values())))
-    return pa.table(columns)
+    order_of_columns = ["profile_id", *attributes, "question_id", "n", "counts", "answer", "answer_share", "entropy"]
+    return pa.table({name: columns[name] for name in order_of_columns})
 
 
 def _grid_stats(pool: ThreadPoolExecutor, answers: np.ndarray, pidx: np.ndarray, n_profiles: int, n_options: int,
                 threads: int):
-    """Counts, n, modal option (first of the tied), its count and entropy (bits) per (question, profile).
+    """Counts, n, modal option (first of the tied), its share and entropy (bits) per (question, profile).
 
     ``answers`` is the questions × respondents matrix of option indices (-1 = missing). Result rows are
     (question, profile) pairs in question-major order. Each thread counts a block of questions with one bincount.
     """
     rows = len(answers) * n_profiles
     grid = np.empty((rows, n_options), dtype=np.int16 if len(pidx) < np.iinfo(np.int16).max else np.int32)
-    n, modal, top, entropy = (np.empty(rows, dtype=t) for t in (np.int32, np.intp, grid.dtype, np.float64))
+    n, modal, share, entropy = (np.empty(rows, dtype=t) for t in (np.int32, np.int8, np.float64, np.float64))
 
     def block(questions: np.ndarray) -> None:
         if not len(questions):
@@ -154,9 +160,11 @@ def _grid_stats(pool: ThreadPoolExecutor, answers: np.ndarray, pidx: np.ndarray,
         g[:] = np.bincount(key[seen], minlength=g.size).reshape(g.shape)
         n[part] = g.sum(axis=1, dtype=np.int32)
         modal[part] = g.argmax(axis=1)
-        top[part] = np.take_along_axis(g, modal[part][:, None], axis=1)[:, 0]
+        top = np.take_along_axis(g, modal[part][:, None].astype(np.intp), axis=1)[:, 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share[part] = top / n[part]
         h = np.zeros(len(g))
-        mixed = np.flatnonzero(top[part] < n[part])  # only groups that disagree have non-zero entropy
+        mixed = np.flatnonzero(top < n[part])  # only groups that disagree have non-zero entropy
         if len(mixed):
             size = n[part][mixed]
             c_log_c = np.r_[0.0, np.arange(1, size.max() + 1) * np.log2(np.arange(1, size.max() + 1))]
@@ -164,7 +172,7 @@ def _grid_stats(pool: ThreadPoolExecutor, answers: np.ndarray, pidx: np.ndarray,
         entropy[part] = h
 
     list(pool.map(block, np.array_split(np.arange(len(answers)), threads)))
-    return grid, n, modal, top, entropy
+    return grid, n, modal, share, entropy
 
 
 def _dictionary(codes: np.ndarray, rows: np.ndarray, values: pa.Array) -> pa.DictionaryArray:
@@ -185,10 +193,16 @@ class _EntropyOrder:
     def __call__(self, values: np.ndarray) -> np.ndarray:
         return np.concatenate([np.compress(self.zero, values, axis=0), values[self.rest]])
 
-    def rows(self, matrix: np.ndarray) -> np.ndarray:
-        """The same for the rows of a C-contiguous matrix, each row moved as one item."""
-        whole = np.ascontiguousarray(matrix).view(np.dtype((np.void, matrix.dtype.itemsize * matrix.shape[1])))
-        return self(whole[:, 0]).view(matrix.dtype).reshape(-1, matrix.shape[1])
+    def consensus_counts(self, flat: np.ndarray, offsets: np.ndarray, n: np.ndarray, modal: np.ndarray) -> None:
+        """Fill the list values of the consensus rows: n at the modal option, 0 elsewhere."""
+        n_zero = int(np.count_nonzero(self.zero))
+        flat[: offsets[n_zero]] = 0
+        flat[offsets[:n_zero] + np.compress(self.zero, modal)] = np.compress(self.zero, n)
+
+    def mixed_counts(self, flat: np.ndarray, offsets: np.ndarray, grid: np.ndarray, lengths: np.ndarray) -> None:
+        """Fill the list values of the other rows from the count grid, each cut to its number of options."""
+        n_zero = len(offsets) - 1 - len(self.rest)
+        flat[offsets[n_zero]:] = grid[self.rest][np.arange(grid.shape[1]) < lengths[n_zero:, None]]
 
 
 def select_archetypes(stats: pa.Table, tau: float | str, min_group_size: int = 1) -> pa.Table:

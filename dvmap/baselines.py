@@ -116,7 +116,10 @@ class BoostedTrees(PerQuestion):
 
     def __init__(self, seed: int):
         self.seed = seed
-        self.models: dict[str, tuple] = {}
+
+    def fit(self, train: pd.DataFrame) -> "BoostedTrees":
+        self.models: dict[str, tuple] = {}  # fitted lazily per question, for the questions asked about
+        return super().fit(train)
 
     def predict_question(self, qid: str, pool: pd.DataFrame, group: pd.DataFrame) -> np.ndarray:
         from sklearn.ensemble import HistGradientBoostingClassifier

@@ -17,7 +17,7 @@ def flip_items(items: pd.DataFrame, attribute: str, values: tuple[str, str]) -> 
     """The items whose ``attribute`` is one of ``values``, with that value swapped; split 'flip'.
 
     ``source_item_id`` links each flipped item to its original."""
-    if attribute not in items.columns:
+    if attribute not in attribute_columns(items):
         raise DvmapError(f"evaluation.flip.attribute: {attribute!r} is not an attribute of the items")
     first, second = values
     chosen = items[items[attribute].isin([first, second])].copy()

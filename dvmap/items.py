@@ -35,7 +35,7 @@ def items_from_archetypes(table: pa.Table | pd.DataFrame, catalog: dict[str, Que
 def attribute_columns(frame: pd.DataFrame) -> list[str]:
     """Profile attribute columns of an item table: DVMap's, in DVMap's order, then any custom ones."""
     known = [a for a in ATTRIBUTES if a in frame.columns]
-    other = set(ITEM_COLUMNS) | set(EXTRA_COLUMNS) | set(PROMPT_COLUMNS)
+    other = set(ITEM_COLUMNS) | set(EXTRA_COLUMNS) | set(PROMPT_COLUMNS) | set(PREDICTION_COLUMNS)
     extra = [c for c in frame.columns if c not in known and c not in other]
     return known + extra
 
@@ -45,6 +45,9 @@ def attribute_columns(frame: pd.DataFrame) -> list[str]:
 EXTRA_COLUMNS = ("counts", "answer_share", "release_prompt", "source_item_id")
 #: Columns a prompt corpus adds.
 PROMPT_COLUMNS = ("prompt", "style")
+#: Columns a prediction table adds (see dvmap.predictions).
+PREDICTION_COLUMNS = ("predictor", "model", "threshold", "seed", "prediction", "prediction_index", "raw_output",
+                      "fallback")
 
 
 def order_items(frame: pd.DataFrame, sort_rows: bool = True) -> pd.DataFrame:

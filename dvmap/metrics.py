@@ -8,6 +8,8 @@ with no parsed prediction counts as 1 (the largest distance). Confidence interva
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -89,4 +91,6 @@ class Evaluation:
             distance = cdf_gap[..., :-1].sum(axis=2) / np.maximum(k_cell - 1, 1)
         distance = np.where(p_total > 0, distance, 1.0)
         distance = np.where(g_total > 0, distance, np.nan)
-        return np.nanmean(distance, axis=1)
+        with warnings.catch_warnings():  # a replicate that drew no item of the subset has no distance
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(distance, axis=1)
