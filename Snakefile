@@ -20,11 +20,13 @@ wildcard_constraints:
     kind="|".join(BASELINES) or "no-baseline",
     seed=r"[0-9]+",
     predictor=r"[A-Za-z0-9_-]+\.tau~[^/]+",
+    model="|".join(config["models"]) or "no-model",
 
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/inference.smk"
 
 
 rule all:

@@ -65,7 +65,14 @@ def accuracy_vs_threshold(summary: pd.DataFrame, thresholds: list[str], baseline
     x_of = {t: i for i, t in enumerate(thresholds)}
     for ax, split in zip(axes[0], splits):
         for model, group in rows[rows["split"] == split].groupby("model", sort=True):
+            untrained = group[~group["threshold"].isin(x_of)]
+            for _, row in untrained.iterrows():  # a model not trained on the corpus: a horizontal reference
+                ax.axhline(row["accuracy"], linestyle=":", color="grey", linewidth=1.2)
+                ax.annotate(f"{model} ({row['threshold']})", (len(thresholds) - 1, row["accuracy"]), fontsize=6,
+                            ha="right", va="bottom", color="dimgrey")
             group = group[group["threshold"].isin(x_of)].drop_duplicates("threshold", keep="last")
+            if group.empty:
+                continue
             group = group.sort_values("threshold", key=lambda t: t.map(x_of))
             x = group["threshold"].map(x_of).to_numpy()
             y = group["accuracy"].to_numpy(dtype=float)

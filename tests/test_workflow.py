@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from .conftest import REPO
+from .tiny_model import tiny_model_dir  # noqa: F401
 
 BIN = str(Path(sys.executable).parent)
 SMALL = {
@@ -22,6 +23,7 @@ SMALL = {
                "heldout_countries": ["Mexico"], "heldout_questions": ["Q47", "Q165"]},
     "prompts": {"styles": ["direct", "country_only"]},
     "evaluation": {"baselines": ["uniform", "national_label", "knn"], "seeds": [0, 1], "bootstrap": 50},
+    "inference": {"models": []},
 }
 
 
@@ -196,3 +198,27 @@ def test_real_wvs_extracts_run_through_the_dag(tmp_path):
     assert set(cross_country["Country"]) == {"Japan"}
     sweep = pd.read_csv(tmp_path / "results/diagnostics/sweep.tsv", sep="\t")
     assert sweep.loc[0, "singleton_profile_share"] > 0.5  # with real data most profiles are singletons
+
+
+def test_llm_predictions_enter_summary_and_flips(runs, tmp_path, tiny_model_dir):
+    """A registry model (the tiny test model as an hf source) predicts every split and joins the evaluation."""
+    import shutil
+
+    workdir = tmp_path / "run"
+    shutil.copytree(runs[0], workdir, symlinks=True)  # results and Snakemake's records: only new jobs run
+    config_for(workdir, models={"tiny": {"source": {"kind": "hf", "path": str(tiny_model_dir)},
+                                         "generation": {"max_new_tokens": 6, "batch_size": 4}}},
+               inference={"models": ["tiny"], "styles": ["direct"], "max_items_per_split": 6, "chunk_size": 3})
+    dry = snakemake(workdir, "--dry-run", "--quiet", "rules")
+    assert "predict" in dry.stdout and "respondents" not in dry.stdout
+    snakemake(workdir)
+    predictions = workdir / "results/predictions/tiny-direct.tau~none.seed~0"
+    for split in ("cross_demographic", "cross_country", "cross_value", "flip"):
+        table = pd.read_parquet(predictions / f"{split}.parquet")
+        assert table["raw_output"].notna().all() and table["predictor"].eq(predictions.name).all()
+    summary = pd.read_csv(workdir / "results/summary.tsv", sep="\t", dtype={"seed": str}, keep_default_na=False)
+    tiny = summary[summary["model"] == "tiny-direct"]
+    assert set(tiny["split"]) == {"cross_demographic", "cross_country", "cross_value"}
+    assert (tiny["n_items"] == 6).all()
+    flips = pd.read_csv(workdir / "results/flips.tsv", sep="\t")
+    assert predictions.name in set(flips["predictor"])

@@ -20,12 +20,33 @@ FLIP = config["evaluation"]["flip"]
 EVAL_SPLITS = list(BENCHMARK_SPLITS) + ["flip"]
 BASELINES = config["evaluation"]["baselines"]
 #: One predictor per baseline, training threshold and seed: the folder names under results/predictions/.
+def model_entry(name):
+    """The registry entry of a model; a clear error for a name that inference.models lists but models lacks."""
+    if name not in config["models"]:
+        raise ValueError(f"config inference.models: {name!r} is not in models ({sorted(config['models'])})")
+    return config["models"][name]
+
+
+INFERENCE = config["inference"]
+LLM_MODELS = INFERENCE["models"]
 PREDICTORS = [
     f"{kind}.tau~{tau}.seed~{seed}"
     for kind in BASELINES
     for tau in TAUS
     for seed in config["evaluation"]["seeds"]
+] + [
+    f"{model}-{style}.tau~none.seed~{model_entry(model).get('generation', {}).get('seed', 0)}"
+    for model in LLM_MODELS
+    for style in INFERENCE["styles"]
 ]
+
+
+def model_dir(wildcards):
+    """The local model directory: a converted GGUF under results/models/, or source.path for an hf source."""
+    source = model_entry(wildcards.model)["source"]
+    if source["kind"] == "gguf":
+        return f"results/models/{wildcards.model}"
+    return source["path"] if source["kind"] == "hf" else []
 
 
 def respondent_inputs(wildcards):

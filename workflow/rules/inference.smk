@@ -1,0 +1,46 @@
+import json
+
+
+rule convert_gguf:
+    output:
+        directory("results/models/{model}"),
+    params:
+        gguf=lambda wildcards: model_entry(wildcards.model)["source"]["path"],
+    log:
+        "logs/convert_gguf/{model}.log",
+    conda:
+        "../../envs/infer.yaml"
+    shell:
+        "dvmap convert-gguf {params.gguf} -o {output} 2> {log}"
+
+
+rule predict:
+    input:
+        eval_items=EVAL_FILES,
+        model=model_dir,
+    output:
+        expand(
+            "results/predictions/{{model}}-{{style}}.tau~none.seed~{{seed}}/{split}.parquet",
+            split=EVAL_SPLITS,
+        ),
+    params:
+        spec=lambda wildcards: json.dumps(model_entry(wildcards.model)),
+        max_items=(
+            f"--max-items {INFERENCE['max_items_per_split']}"
+            if INFERENCE.get("max_items_per_split")
+            else ""
+        ),
+        seed=INFERENCE["sample_seed"],
+        chunk=INFERENCE["chunk_size"],
+    resources:
+        gpu=lambda wildcards: model_entry(wildcards.model).get("gpus", 0),
+    log:
+        "logs/predict/{model}-{style}.seed~{seed}.log",
+    conda:
+        "../../envs/infer.yaml"
+    shell:
+        "dvmap predict {input.eval_items} --model {wildcards.model} --model-spec {params.spec:q}"
+        " --model-path {input.model} --style {wildcards.style} {params.max_items}"
+        " --sample-seed {params.seed} --seed {wildcards.seed} --chunk-size {params.chunk}"
+        " -o results/predictions/{wildcards.model}-{wildcards.style}.tau~none.seed~{wildcards.seed}"
+        " 2> {log}"
