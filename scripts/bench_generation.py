@@ -1,7 +1,8 @@
 """Benchmark: batched CPU generation with SmolLM2-135M-Instruct (transformers backend), batch 8 vs batch 1.
 
-Both settings generate the same prompts in the same run; throughput is items/s. Generation of this size is
-decode-bound, where batching pays; long prompts make prefill dominate and shrink the gain.
+Both settings generate the same prompts in the same run, and every item gets exactly --max-new-tokens tokens
+(end-of-sequence is ignored), so the comparison is not skewed by a batch waiting for its longest answer;
+throughput is items/s.
 
     python scripts/bench_generation.py --model-dir results/models/smollm2 [--items 16] [--max-new-tokens 64]
 """
@@ -25,6 +26,7 @@ def throughput(model_dir: str, batch_size: int, items: int, max_new_tokens: int)
     spec = model_spec("bench", {"source": {"kind": "hf", "path": model_dir},
                                 "generation": {"max_new_tokens": max_new_tokens, "batch_size": batch_size}})
     backend = TransformersBackend(model_dir, spec, device="cpu")
+    backend.model.generation_config.min_new_tokens = max_new_tokens  # equal work per item at every batch size
     prompts = conversations(items)
     backend.generate(prompts[:batch_size])  # warm-up
     start = time.perf_counter()

@@ -22,3 +22,11 @@ def require_shared(path: Path) -> Path:
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny seeded model of SmolLM2's architecture with its tokenizer, built once a session (see tiny_model.py)."""
+    from .tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-smollm2") / "model")

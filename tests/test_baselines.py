@@ -14,11 +14,12 @@ from dvmap.catalog import load_catalog
 from dvmap.errors import DvmapError
 from dvmap.evaluate import evaluate
 from dvmap.flips import FLIP_SPLIT, flip_items, flip_rates
-from dvmap.items import ITEM_COLUMNS, attribute_columns, order_items
+from dvmap.items import ITEM_COLUMNS, attribute_columns
 from dvmap.predictions import prediction_table
 from dvmap.release import import_part
 
 from .conftest import RELEASE, require_shared
+from .items_factory import make_items
 
 # --------------------------------------------------------------------------------------------------------------
 # Fixtures: item tables in the full schema, built from rows of (attribute overrides, question, answer)
@@ -30,30 +31,10 @@ K7 = [str(i) for i in range(1, 8)]
 QUESTIONS = {"q1": ("SOCIAL", K3), "q2": ("SOCIAL", K4), "q3": ("POLITICS", K3), "q_new": ("POLITICS", K3),
              "q_wide": ("POLITICS", K7)}
 
-BASE_PROFILE = {"Country": "Aland", "Gender": "Female", "Marital Status": "Married",
-                "Has Children": "has at least one child", "Education Level": "Tertiary", "Occupation": "Employed",
-                "Work Nature": "Private business", "Religion": "None", "Life Stage": "Adulthood",
-                "Income Bracket": "Middle income", "Common Language": "English"}
-
-
 def item_table(rows, split: str = "train") -> pd.DataFrame:
     """rows: dicts with question_id, answer_index and any attribute overrides -> an item table (ITEM_COLUMNS)."""
-    frame = pd.DataFrame([{**BASE_PROFILE, **{k: v for k, v in r.items() if k in ATTRIBUTES}} for r in rows])
-    frame["profile_id"] = profile_ids(frame[list(ATTRIBUTES)]).to_pylist()
-    frame["question_id"] = [r["question_id"] for r in rows]
-    frame["item_id"] = frame["profile_id"] + ":" + frame["question_id"]
-    frame["category"] = [QUESTIONS[q][0] for q in frame["question_id"]]
-    frame["question"] = [f"Question {q}?" for q in frame["question_id"]]
-    frame["options"] = [list(QUESTIONS[q][1]) for q in frame["question_id"]]
-    frame["answer_index"] = [r.get("answer_index", 0) for r in rows]
-    frame["answer"] = [o[i] for o, i in zip(frame["options"], frame["answer_index"])]
-    frame["n"] = 5.0
-    frame["entropy"] = 0.0
-    frame["frequency"] = 1.0
-    frame["split"] = split
-    frame["data_source"] = "test"
-    assert frame["item_id"].is_unique, "test corpus has duplicate (profile, question)"
-    return order_items(frame, sort_rows=False)
+    full = [{**r, "category": QUESTIONS[r["question_id"]][0], "options": QUESTIONS[r["question_id"]][1]} for r in rows]
+    return make_items(full, split, country="Aland", n=5.0)
 
 
 def answers(country: str, qid: str, values: list[int], start: int = 0) -> list[dict]:

@@ -28,7 +28,6 @@ from dvmap.predict import predict_file
 from dvmap.predictions import check_predictions
 from dvmap.prompts import prompt_corpus
 
-from .tiny_model import tiny_model_dir  # noqa: F401
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from dvmap import ATTRIBUTES
-from dvmap.archetypes import profile_ids
 from dvmap.evaluate import evaluate
-from dvmap.items import order_items
 from dvmap.metrics import METRICS, Evaluation, item_scores
 from dvmap.predictions import COLUMNS as PREDICTION_COLUMNS
 from dvmap.predictions import prediction_table
+
+from .items_factory import make_items
 
 # --------------------------------------------------------------------------------------------------------------
 # Fixtures: tiny scored item tables and a small item table in the full schema
@@ -67,30 +67,9 @@ def cells() -> pd.DataFrame:
 
 CELL_W = {("X", "q1"): 1 / 6, ("X", "q2"): 1.0, ("Y", "q1"): 0.0, ("Y", "q3"): 0.5, ("Y", "q2"): 0.5}
 
-BASE_PROFILE = {"Country": "Xland", "Gender": "Female", "Marital Status": "Married",
-                "Has Children": "has at least one child", "Education Level": "Tertiary", "Occupation": "Employed",
-                "Work Nature": "Private business", "Religion": "None", "Life Stage": "Adulthood",
-                "Income Bracket": "Middle income", "Common Language": "English"}
-
-
 def item_table(rows, split: str = "dev") -> pd.DataFrame:
     """rows: dicts with question_id, options, answer_index, category and attribute overrides -> full item table."""
-    frame = pd.DataFrame([{**BASE_PROFILE, **{k: v for k, v in r.items() if k in ATTRIBUTES}} for r in rows])
-    frame["profile_id"] = profile_ids(frame[list(ATTRIBUTES)]).to_pylist()
-    frame["question_id"] = [r["question_id"] for r in rows]
-    frame["item_id"] = frame["profile_id"] + ":" + frame["question_id"]
-    frame["category"] = [r.get("category", "VALUES") for r in rows]
-    frame["question"] = [f"Question {q}?" for q in frame["question_id"]]
-    frame["options"] = [list(r["options"]) for r in rows]
-    frame["answer_index"] = [r["answer_index"] for r in rows]
-    frame["answer"] = [o[i] for o, i in zip(frame["options"], frame["answer_index"])]
-    frame["n"] = 1.0
-    frame["entropy"] = 0.0
-    frame["frequency"] = 1.0
-    frame["split"] = split
-    frame["data_source"] = "test"
-    assert frame["item_id"].is_unique
-    return order_items(frame, sort_rows=False)
+    return make_items(rows, split)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from .conftest import REPO
-from .tiny_model import tiny_model_dir  # noqa: F401
 
 BIN = str(Path(sys.executable).parent)
 SMALL = {

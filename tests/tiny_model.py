@@ -1,7 +1,7 @@
 """A tiny, randomly initialised model of SmolLM2's architecture (Llama) with SmolLM2's real tokenizer and chat
 template, built once per test session in seconds; inference tests run on it instead of the 135M model.
 
-Use it in a test module with ``from .tiny_model import tiny_model_dir  # noqa: F401``.
+Tests ask for it through the session fixture ``tiny_model_dir`` in conftest.py.
 """
 
 from __future__ import annotations
@@ -49,8 +49,3 @@ def build_tiny_model(output: Path, seed: int = SEED) -> Path:
     tokenizer.save_pretrained(output)
     return output
 
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    """A directory with the tiny model (config.json, model.safetensors, tokenizer files), built once a session."""
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-smollm2") / "model")
