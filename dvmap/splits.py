@@ -69,7 +69,7 @@ def benchmark_items(stats: pa.Table, assignment: pd.DataFrame, catalog: dict[str
             raise DvmapError(f"benchmark split {name!r} is empty: check splits.heldout_countries, "
                              "splits.heldout_questions and splits.fractions")
         out[name] = add_frequency(part).reset_index(drop=True)
-    check_leakage({**out})
+    check_leakage(out)
     return out
 
 
