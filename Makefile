@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch is pinned to the CPU build this machine image ships; an unpinned torch pulls a multi-GB CUDA build.
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install run report test test-slow lint clean
+.PHONY: install run test test-slow lint clean
 
 install: $(VENV)/.installed
 
