@@ -123,7 +123,7 @@ def archetype_stats(respondents: pd.DataFrame, catalog: dict[str, Question], thr
             codes, values = pd.factorize(profiles[name], sort=True)
             return _dictionary(codes, p_row, pa.array(values))
 
-        tasks = {  # the longest first, so that the threads finish together
+        tasks = {  # the longest first (the counts, submitted above, are longest), so the threads finish together
             "answer": lambda: _dictionary(label_index, label_offset[q_col] + take(modal_all), pa.array(labels)),
             "profile_id": lambda: _dictionary(np.arange(len(profiles)), p_row, profile_ids(profiles)),
             "answer_share": lambda: pa.array(take(share_all)),
