@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from . import __version__
 from .errors import DvmapError
+from .io import read_table
 
 
 def _catalog(args):
@@ -24,13 +24,6 @@ def _catalog(args):
 
 def _add_catalog(parser):
     parser.add_argument("--catalog", help="question catalog YAML (config: data.catalog; default: the packaged one)")
-
-
-def _read_stats(path):
-    try:
-        return pq.read_table(path)
-    except OSError as exc:
-        raise DvmapError(f"{path}: cannot read parquet ({exc})") from exc
 
 
 def cmd_synth(args):
@@ -68,7 +61,7 @@ def cmd_archetypes(args):
     from .archetypes import parse_tau, select_archetypes
     from .io import write_parquet
 
-    write_parquet(select_archetypes(_read_stats(args.stats), parse_tau(args.tau), args.min_group_size), args.output)
+    write_parquet(select_archetypes(read_table(args.stats), parse_tau(args.tau), args.min_group_size), args.output)
 
 
 def cmd_diagnostics(args):
@@ -78,7 +71,7 @@ def cmd_diagnostics(args):
     from .plots import jsd_heatmap
 
     sizes = profile_sizes(read_parquet(args.respondents), _catalog(args))
-    table = diagnostics(_read_stats(args.stats), _read_stats(args.archetypes), sizes)
+    table = diagnostics(read_table(args.stats), read_table(args.archetypes), sizes)
     write_tsv(table, args.output)
     if args.plot:
         jsd_heatmap(table, args.tau, args.plot)
@@ -86,13 +79,12 @@ def cmd_diagnostics(args):
 
 def cmd_sweep(args):
     from .diagnostics import sweep_table
-    from .io import write_tsv
+    from .io import read_tsv, write_tsv
     from .plots import sweep_plot
 
     if len(args.taus) != len(args.diagnostics):
         raise DvmapError("--taus needs one threshold label per diagnostics file")
-    tables = {tau: pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["nan", "NaN"])
-              for tau, path in zip(args.taus, args.diagnostics)}
+    tables = {tau: read_tsv(path) for tau, path in zip(args.taus, args.diagnostics)}
     sweep = sweep_table(tables)
     write_tsv(sweep, args.output)
     if args.plot:
@@ -105,7 +97,7 @@ def cmd_split(args):
     from .splits import PARTITIONS, assign_profiles, benchmark_items
 
     fractions = dict(zip(PARTITIONS, args.fractions))
-    stats = _read_stats(args.stats)
+    stats = read_table(args.stats)
     assignment = assign_profiles(stats, fractions, args.heldout_countries, args.seed)
     tau = None if args.benchmark_tau in (None, "none", "null") else parse_tau(args.benchmark_tau)
     splits = benchmark_items(stats, assignment, _catalog(args), args.heldout_questions, tau, args.data_source)
@@ -121,7 +113,7 @@ def cmd_corpus(args):
 
     bench = Path(args.benchmark_dir)
     assignment = read_parquet(bench / "assignment.parquet")
-    corpus = corpus_items(_read_stats(args.archetypes), assignment, _catalog(args), args.heldout_questions,
+    corpus = corpus_items(read_table(args.archetypes), assignment, _catalog(args), args.heldout_questions,
                           args.data_source, args.tau)
     benchmark = {name: read_parquet(bench / f"{name}.parquet") for name in BENCHMARK_SPLITS}
     check_leakage({**corpus, **benchmark}, heldout_questions=args.heldout_questions)
@@ -197,28 +189,20 @@ def cmd_evaluate(args):
 
 def cmd_merge_summaries(args):
     from .evaluate import merge_summaries
-    from .io import write_tsv
+    from .io import read_tsv, write_tsv
 
-    def read(path):
-        return pd.read_csv(path, sep="\t", dtype={"seed": str, "threshold": str, "group": str},
-                           keep_default_na=False, na_values=["nan", "NaN"])
-
-    write_tsv(merge_summaries([read(p) for p in args.summaries]), args.output)
+    write_tsv(merge_summaries([read_tsv(p) for p in args.summaries]), args.output)
     if args.breakdowns:
-        write_tsv(pd.concat([read(p) for p in args.breakdowns], ignore_index=True), args.breakdown_output)
+        write_tsv(pd.concat([read_tsv(p) for p in args.breakdowns], ignore_index=True), args.breakdown_output)
 
 
 def cmd_plot_evaluation(args):
+    from .io import read_tsv
     from .plots import accuracy_vs_threshold, per_country_accuracy
 
-    summary = pd.read_csv(args.summary, sep="\t", dtype={"seed": str, "threshold": str}, keep_default_na=False,
-                          na_values=["nan", "NaN", ""])
-    summary["seed"] = summary["seed"].fillna("")
-    accuracy_vs_threshold(summary, args.thresholds, args.baselines, args.accuracy)
+    accuracy_vs_threshold(read_tsv(args.summary), args.thresholds, args.baselines, args.accuracy)
     if args.per_country:
-        breakdown = pd.read_csv(args.breakdown, sep="\t", dtype={"group": str}, keep_default_na=False,
-                                na_values=["nan", "NaN"])
-        per_country_accuracy(breakdown, args.per_country)
+        per_country_accuracy(read_tsv(args.breakdown), args.per_country)
 
 
 def cmd_flip(args):

@@ -10,12 +10,16 @@ import pandas as pd
 COUNTRY_TABLE = resources.files("dvmap") / "data" / "countries.tsv"
 
 
+def country_table() -> pd.DataFrame:
+    """iso_numeric, alpha2, alpha3 and name of every WVS-7 country, as strings."""
+    return pd.read_csv(COUNTRY_TABLE, sep="\t", dtype=str, keep_default_na=False)
+
+
 @functools.cache
 def country_names() -> dict[str, str]:
     """Map every known code, as a string ('840', 'US', 'USA'), to DVMap's country name."""
-    table = pd.read_csv(COUNTRY_TABLE, sep="\t", dtype=str, keep_default_na=False)
     names: dict[str, str] = {}
-    for row in table.itertuples(index=False):
+    for row in country_table().itertuples(index=False):
         for code in (row.iso_numeric, row.alpha2, row.alpha3):
             if code:
                 names[code.upper()] = row.name

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .io import to_frame
+
 COLUMNS = ["section", "key", "country", "category", "metric", "value"]
 
 
@@ -16,8 +18,8 @@ def diagnostics(stats: pa.Table, kept: pa.Table, profile_sizes: pd.Series) -> pd
     of the full and kept data, Jensen–Shannon divergence between them), ``attribute`` (category shares of answers
     before and after). ``profile_sizes`` maps profile_id to its number of respondents.
     """
-    full = _frame(stats)
-    keep = _frame(kept)
+    full = to_frame(stats)
+    keep = to_frame(kept)
     rows = []
 
     kept_profiles = keep["profile_id"].unique()
@@ -52,14 +54,6 @@ def diagnostics(stats: pa.Table, kept: pa.Table, profile_sizes: pd.Series) -> pd
 
 
 STAT_COLUMNS = ("profile_id", "question_id", "n", "counts", "answer", "answer_share", "entropy")
-
-
-def _frame(table: pa.Table) -> pd.DataFrame:
-    frame = table.to_pandas()
-    for column in frame.columns:
-        if isinstance(frame[column].dtype, pd.CategoricalDtype):
-            frame[column] = frame[column].astype(str)
-    return frame
 
 
 def _distributions(full: pd.DataFrame, keep: pd.DataFrame):

@@ -7,6 +7,7 @@ import pyarrow as pa
 
 from . import ATTRIBUTES
 from .catalog import Question
+from .io import to_frame
 
 #: Columns every item table has, in order, after the profile attributes.
 ITEM_COLUMNS = ("item_id", "profile_id", "question_id", "category", "question", "options", "answer", "answer_index",
@@ -16,10 +17,7 @@ ITEM_COLUMNS = ("item_id", "profile_id", "question_id", "category", "question", 
 def items_from_archetypes(table: pa.Table | pd.DataFrame, catalog: dict[str, Question], split: str,
                           data_source: str) -> pd.DataFrame:
     """Turn archetype rows into items labelled with their modal answer (frequency is added per split later)."""
-    frame = table.to_pandas() if isinstance(table, pa.Table) else table.copy()
-    for column in frame.columns:
-        if isinstance(frame[column].dtype, pd.CategoricalDtype):
-            frame[column] = frame[column].astype(str)
+    frame = to_frame(table)
     questions = frame["question_id"].map(catalog.__getitem__)
     frame["item_id"] = frame["profile_id"] + ":" + frame["question_id"]
     frame["category"] = [q.section for q in questions]

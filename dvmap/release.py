@@ -15,6 +15,7 @@ from . import ATTRIBUTES
 from .archetypes import profile_ids
 from .catalog import Question
 from .errors import DvmapError
+from .io import read_parquet
 from .items import order_items
 
 RELEASE_COLUMNS = ["Q_id", *ATTRIBUTES, "frequency", "Category", "Question", "prompt", "Options", "answer"]
@@ -32,7 +33,7 @@ def read_release(release_dir: str | Path) -> dict[str, pd.DataFrame]:
     for name in CORPUS_FILES:
         path = release_dir / f"{name}.parquet"
         if path.exists():
-            parts[name] = _read_parquet(path)
+            parts[name] = read_parquet(path)
     for folder, name in BENCHMARK_FOLDERS.items():
         if (release_dir / folder).is_dir():
             parts[name] = read_saved_dataset(release_dir / folder)
@@ -53,13 +54,6 @@ def read_saved_dataset(folder: Path) -> pd.DataFrame:
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowInvalid) as exc:
         raise DvmapError(f"{folder}: not a readable save_to_disk dataset folder ({exc})") from exc
     return pa.concat_tables(tables).to_pandas()
-
-
-def _read_parquet(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_parquet(path)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise DvmapError(f"{path}: cannot read parquet ({exc})") from exc
 
 
 def import_part(frame: pd.DataFrame, split: str, catalog: dict[str, Question], where: str) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import pandas as pd
 import pyreadstat
 
 from .catalog import Question
-from .countries import COUNTRY_TABLE
+from .countries import country_table
 from .errors import DvmapError
 from .io import atomic_path
 
@@ -134,7 +134,7 @@ def write_synthetic_sav(path: str | Path, catalog: dict[str, Question], **params
 def _countries(n: int) -> pd.DataFrame:
     if not 1 <= n <= len(DEFAULT_COUNTRIES):
         raise DvmapError(f"synth.n_countries must be between 1 and {len(DEFAULT_COUNTRIES)}, not {n}")
-    table = pd.read_csv(COUNTRY_TABLE, sep="\t", dtype=str, keep_default_na=False).set_index("alpha3")
+    table = country_table().set_index("alpha3")
     return table.loc[list(DEFAULT_COUNTRIES[:n])].reset_index()
 
 
