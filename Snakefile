@@ -21,12 +21,14 @@ wildcard_constraints:
     seed=r"[0-9]+",
     predictor=r"[A-Za-z0-9_-]+\.tau~[^/]+",
     model="|".join(config["models"]) or "no-model",
+    reward="|".join(REWARDS),
 
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/inference.smk"
+include: "workflow/rules/training.smk"
 
 
 rule all:

@@ -270,7 +270,51 @@ def cmd_predict(args):
             keep = table["source_item_id"].isin(sampled_ids) if args.max_items else slice(None)
             samples[item_path] = table[keep].reset_index(drop=True)
         predict_file(samples[item_path], Path(args.output) / item_path.name, spec, backend, args.style, label,
-                     chunk_size=args.chunk_size)
+                     chunk_size=args.chunk_size, threshold=args.threshold)
+
+
+def _train_spec(args):
+    import json
+
+    from .train_spec import train_spec
+
+    try:
+        training = json.loads(args.training)
+    except json.JSONDecodeError as exc:
+        raise DvmapError(f"--training: not JSON ({exc})") from None
+    return train_spec(training, reward=getattr(args, "reward", "binary"), seed=args.seed,
+                      chat_template_kwargs=json.loads(args.chat_template))
+
+
+def cmd_sft(args):
+    from .sft import train_sft
+
+    train_sft(Path(args.corpus), args.model_path, Path(args.output), _train_spec(args))
+
+
+def cmd_train(args):
+    from .grpo import train_grpo
+
+    train_grpo(Path(args.corpus), Path(args.dev) if args.dev else None, args.model_path, Path(args.output),
+               Path(args.log), _train_spec(args))
+
+
+def cmd_plot_training(args):
+    from .io import read_tsv
+    from .plots import training_curves
+
+    if len(args.labels) != len(args.logs):
+        raise DvmapError(f"--labels: {len(args.labels)} labels for {len(args.logs)} logs")
+    training_curves({label: read_tsv(path) for label, path in zip(args.labels, args.logs)}, args.output)
+
+
+def _add_training(p):
+    p.add_argument("--model-path", required=True, help="model directory to start from")
+    p.add_argument("--training", default="{}", help="the training config section as JSON (config: training)")
+    p.add_argument("--seed", type=int, default=0, help="config: training.seeds")
+    p.add_argument("--chat-template", default="{}", help="apply_chat_template arguments as JSON "
+                                                         "(config: models.NAME.chat_template)")
+    p.add_argument("-o", "--output", required=True, help="folder for the final model (a plain HF directory)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -437,12 +481,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-path", help="local model directory (e.g. a converted GGUF); default: source.path")
     p.add_argument("--style", default="direct", help="prompt style (config: inference.styles)")
     p.add_argument("--label", help="model name in the predictions (default MODEL-STYLE)")
+    p.add_argument("--threshold", default="none", help="training threshold of a trained model, recorded in predictions")
     p.add_argument("--max-items", type=int, help="seeded sample per split (config: inference.max_items_per_split)")
     p.add_argument("--sample-seed", type=int, default=0, help="config: inference.sample_seed")
     p.add_argument("--seed", type=int, help="generation seed, overriding the registry's generation.seed")
     p.add_argument("--chunk-size", type=int, default=64, help="items per resumable chunk (config: inference.chunk_size)")
     p.add_argument("-o", "--output", required=True, help="folder for the prediction files")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("sft", help="SFT warm-up on a prompt corpus's answers (TRL SFTTrainer)")
+    p.add_argument("corpus", help="prompt corpus (results/prompts/tau~T/STYLE/train.parquet)")
+    _add_training(p)
+    p.set_defaults(func=cmd_sft)
+
+    p = sub.add_parser("train", help="GRPO training on a prompt corpus (TRL GRPOTrainer); resumes when rerun")
+    p.add_argument("corpus", help="prompt corpus (results/prompts/tau~T/STYLE/train.parquet)")
+    p.add_argument("--dev", help="dev prompt corpus, scored after training")
+    p.add_argument("--reward", default="binary", help="binary, likert, gaussian or rarity (config: training.rewards)")
+    p.add_argument("--log", required=True, help="train log TSV")
+    _add_training(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("plot-training", help="training curves of GRPO runs from their log TSVs")
+    p.add_argument("logs", nargs="+")
+    p.add_argument("--labels", nargs="+", required=True, help="one legend label per log")
+    p.add_argument("-o", "--output", required=True, help="PNG path")
+    p.set_defaults(func=cmd_plot_training)
     return parser
 
 

@@ -113,3 +113,24 @@ def flip_change_rates(rates: pd.DataFrame, path) -> None:
     fig.colorbar(image, ax=ax, label="share of answers that change")
     ax.set_title("Counterfactual attribute flip")
     _save(fig, path)
+
+
+def training_curves(logs: dict[str, pd.DataFrame], path) -> None:
+    """Reward mean (± sd), KL and completion length per GRPO step, one line per run; dev accuracy as markers."""
+    panels = [("reward_mean", "reward (mean ± sd)"), ("kl", "KL to the reference"),
+              ("completion_length", "completion length (tokens)"), ("train_accuracy", "accuracy (train ·, dev ◆)")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), layout="constrained")
+    for label, log in logs.items():
+        for ax, (column, title) in zip(axes, panels):
+            rows = log.dropna(subset=[column]) if column in log.columns else log.iloc[:0]
+            line, = ax.plot(rows["step"], rows[column], marker=".", label=label)
+            if column == "reward_mean" and "reward_std" in rows.columns:
+                ax.fill_between(rows["step"], rows[column] - rows["reward_std"], rows[column] + rows["reward_std"],
+                                color=line.get_color(), alpha=0.15)
+            if column == "train_accuracy" and "dev_accuracy" in log.columns:
+                dev = log.dropna(subset=["dev_accuracy"])
+                ax.plot(dev["step"], dev["dev_accuracy"], marker="D", linestyle="none", color=line.get_color())
+            ax.set_title(title, fontsize=10)
+            ax.set_xlabel("step")
+    axes[0].legend(fontsize=7, loc="best")
+    _save(fig, path)

@@ -40,7 +40,7 @@ def sample_items(items: pd.DataFrame, max_items: int | None, seed: int) -> pd.Da
 
 
 def predict_file(items: pd.DataFrame, output: Path, spec: ModelSpec, make_backend: Callable[[], Backend],
-                 style: str, model_label: str, chunk_size: int = 64) -> pd.DataFrame:
+                 style: str, model_label: str, chunk_size: int = 64, threshold: str = "none") -> pd.DataFrame:
     """Generate, parse and write predictions for ``items``; return the prediction table."""
     conversations = prompt_corpus(items, style)["prompt"].tolist()
     parts = Path(f"{output}.parts")
@@ -66,7 +66,7 @@ def predict_file(items: pd.DataFrame, output: Path, spec: ModelSpec, make_backen
                          f"in {parts} and a rerun retries only them")
     outputs = chunks["outputs"].tolist()
     index = [_vote(list(o), list(options)) for o, options in zip(outputs, items["options"])]
-    table = prediction_table(items, index, model_label, "none", spec.generation.seed,
+    table = prediction_table(items, index, model_label, threshold, spec.generation.seed,
                              raw_output=[SAMPLE_SEPARATOR.join(o) for o in outputs])
     write_parquet(table, output)
     shutil.rmtree(parts)

@@ -23,6 +23,7 @@ SMALL = {
     "prompts": {"styles": ["direct", "country_only"]},
     "evaluation": {"baselines": ["uniform", "national_label", "knn"], "seeds": [0, 1], "bootstrap": 50},
     "inference": {"models": []},
+    "training": {"models": []},
 }
 
 

@@ -1,8 +1,10 @@
+import json
 import shlex
 
 from snakemake.utils import validate
 
 from dvmap.archetypes import tau_label
+from dvmap.rewards import REWARDS
 from dvmap.splits import BENCHMARK_SPLITS, CORPUS_SPLITS
 
 
@@ -29,6 +31,19 @@ def model_entry(name):
 
 INFERENCE = config["inference"]
 LLM_MODELS = INFERENCE["models"]
+TRAINING = config["training"]
+TRAIN_TAUS = [tau_label(t) for t in TRAINING["thresholds"]] if SOURCE != "release" else ["release"]
+#: One GRPO run per base model, training threshold, prompt style, reward and seed.
+TRAIN_RUNS = [
+    dict(model=model, tau=tau, style=style, reward=reward, seed=seed)
+    for model in TRAINING["models"]
+    for tau in TRAIN_TAUS
+    for style in TRAINING["styles"]
+    for reward in TRAINING["rewards"]
+    for seed in TRAINING["seeds"]
+]
+CHECKPOINT = "results/checkpoints/{model}/tau~{tau}/{style}/{reward}/seed~{seed}"
+TRAIN_LOG = "results/training/{model}/tau~{tau}/{style}/{reward}/seed~{seed}.tsv"
 PREDICTORS = [
     f"{kind}.tau~{tau}.seed~{seed}"
     for kind in BASELINES
@@ -38,7 +53,38 @@ PREDICTORS = [
     f"{model}-{style}.tau~none.seed~{model_entry(model).get('generation', {}).get('seed', 0)}"
     for model in LLM_MODELS
     for style in INFERENCE["styles"]
-]
+] + ["{model}-{style}-grpo-{reward}.tau~{tau}.seed~{seed}".format(**run) for run in TRAIN_RUNS]
+
+
+def training_json(wildcards):
+    """The training config one run depends on, as JSON: the settings of its own reward only, so that changing
+    another reward's parameters does not make this run stale (Snakemake's params rerun trigger)."""
+    settings = {k: v for k, v in TRAINING.items() if k not in ("models", "thresholds", "styles", "rewards",
+                                                               "seeds", "reward_params", "gpus", "accelerate")}
+    reward = getattr(wildcards, "reward", None)
+    if reward is None:  # the SFT warm-up uses no reward
+        settings.pop("grpo", None)
+    else:
+        settings.pop("sft", None)
+        settings["reward_params"] = {reward: TRAINING.get("reward_params", {}).get(reward, {})}
+    return json.dumps(settings, sort_keys=True)
+
+
+def chat_template_json(wildcards):
+    return json.dumps(model_entry(wildcards.model).get("chat_template", {}), sort_keys=True)
+
+
+def accelerate_config():
+    """training.accelerate: a name under config/accelerate/ or a path to an accelerate config file."""
+    name = TRAINING["accelerate"]
+    return name if name.endswith((".yaml", ".yml")) else f"config/accelerate/{name}.yaml"
+
+
+def grpo_start(wildcards):
+    """GRPO starts from the SFT warm-up when training.sft.enabled, else from the base model."""
+    if TRAINING["sft"].get("enabled"):
+        return "results/checkpoints/{model}/tau~{tau}/{style}/sft/seed~{seed}".format(**wildcards)
+    return model_dir(wildcards)
 
 
 def model_dir(wildcards):
@@ -138,6 +184,16 @@ def corpus_targets():
     ]
 
 
+def training_targets():
+    """Every configured GRPO run's checkpoint and log, and their training curves."""
+    if not TRAIN_RUNS:
+        return []
+    return [
+        *(CHECKPOINT.format(**run) for run in TRAIN_RUNS),
+        "results/plots/training_curves.png",
+    ]
+
+
 def evaluation_targets():
     """Summary, breakdown, plots and the attribute-flip analysis (needs at least one baseline)."""
     if not PREDICTORS:
@@ -151,4 +207,4 @@ def evaluation_targets():
 
 
 def all_targets():
-    return data_targets() + corpus_targets() + evaluation_targets()
+    return data_targets() + corpus_targets() + training_targets() + evaluation_targets()

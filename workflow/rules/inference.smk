@@ -14,6 +14,30 @@ rule convert_gguf:
         "dvmap convert-gguf {params.gguf} -o {output} 2> {log}"
 
 
+PREDICT = (
+    "dvmap predict {input.eval_items} --model {wildcards.model} --model-spec {params.spec:q}"
+    " --model-path {input.model} --style {wildcards.style} {params.max_items}"
+    " --sample-seed {params.seed} --seed {wildcards.seed} --chunk-size {params.chunk}"
+    " --label {params.label} --threshold {params.tau} -o {params.folder} 2> {log}"
+)
+
+
+def predict_params(label):
+    """The params of a predict rule whose predictor folder is ``label``.tau~…; ``label`` is a format string."""
+    return dict(
+        spec=lambda wildcards: json.dumps(model_entry(wildcards.model)),
+        max_items=(
+            f"--max-items {INFERENCE['max_items_per_split']}"
+            if INFERENCE.get("max_items_per_split")
+            else ""
+        ),
+        seed=INFERENCE["sample_seed"],
+        chunk=INFERENCE["chunk_size"],
+        label=lambda wildcards: label.format(**wildcards),
+        tau=lambda wildcards: getattr(wildcards, "tau", "none"),
+    )
+
+
 rule predict:
     input:
         eval_items=EVAL_FILES,
@@ -24,14 +48,8 @@ rule predict:
             split=EVAL_SPLITS,
         ),
     params:
-        spec=lambda wildcards: json.dumps(model_entry(wildcards.model)),
-        max_items=(
-            f"--max-items {INFERENCE['max_items_per_split']}"
-            if INFERENCE.get("max_items_per_split")
-            else ""
-        ),
-        seed=INFERENCE["sample_seed"],
-        chunk=INFERENCE["chunk_size"],
+        **predict_params("{model}-{style}"),
+        folder="results/predictions/{model}-{style}.tau~none.seed~{seed}",
     resources:
         gpu=lambda wildcards: model_entry(wildcards.model).get("gpus", 0),
     log:
@@ -39,8 +57,26 @@ rule predict:
     conda:
         "../../envs/infer.yaml"
     shell:
-        "dvmap predict {input.eval_items} --model {wildcards.model} --model-spec {params.spec:q}"
-        " --model-path {input.model} --style {wildcards.style} {params.max_items}"
-        " --sample-seed {params.seed} --seed {wildcards.seed} --chunk-size {params.chunk}"
-        " -o results/predictions/{wildcards.model}-{wildcards.style}.tau~none.seed~{wildcards.seed}"
-        " 2> {log}"
+        PREDICT
+
+
+rule predict_trained:
+    input:
+        eval_items=EVAL_FILES,
+        model=CHECKPOINT,
+    output:
+        expand(
+            "results/predictions/{{model}}-{{style}}-grpo-{{reward}}.tau~{{tau}}.seed~{{seed}}/{split}.parquet",
+            split=EVAL_SPLITS,
+        ),
+    params:
+        **predict_params("{model}-{style}-grpo-{reward}"),
+        folder="results/predictions/{model}-{style}-grpo-{reward}.tau~{tau}.seed~{seed}",
+    resources:
+        gpu=lambda wildcards: model_entry(wildcards.model).get("gpus", 0),
+    log:
+        "logs/predict/{model}-{style}-grpo-{reward}.tau~{tau}.seed~{seed}.log",
+    conda:
+        "../../envs/infer.yaml"
+    shell:
+        PREDICT

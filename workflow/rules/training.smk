@@ -1,0 +1,72 @@
+# GRPO training (TRL) per base model, threshold, prompt style, reward and seed; optional SFT warm-up.
+# `accelerate launch` runs one process per GPU of the rule's `gpu` resource (one process on CPU).
+ACCELERATE = (
+    "accelerate launch --config_file {params.accelerate} --num_machines 1"
+    " --num_processes $(( {resources.gpu} > 0 ? {resources.gpu} : 1 )) -m dvmap"
+)
+
+
+rule sft:
+    input:
+        corpus="results/prompts/tau~{tau}/{style}/train.parquet",
+        model=model_dir,
+    output:
+        directory("results/checkpoints/{model}/tau~{tau}/{style}/sft/seed~{seed}"),
+    params:
+        training=training_json,
+        chat=chat_template_json,
+        accelerate=accelerate_config(),
+    resources:
+        gpu=TRAINING["gpus"],
+    log:
+        "logs/sft/{model}/tau~{tau}/{style}/seed~{seed}.log",
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        ACCELERATE + " sft {input.corpus} --model-path {input.model} --training {params.training:q}"
+        " --chat-template {params.chat:q} --seed {wildcards.seed} -o {output} 2> {log}"
+
+
+rule train:
+    input:
+        corpus="results/prompts/tau~{tau}/{style}/train.parquet",
+        dev="results/prompts/tau~{tau}/{style}/dev.parquet",
+        model=grpo_start,
+    output:
+        model=directory(CHECKPOINT),
+        log=TRAIN_LOG,
+    params:
+        training=training_json,
+        chat=chat_template_json,
+        accelerate=accelerate_config(),
+    resources:
+        gpu=TRAINING["gpus"],
+    log:
+        "logs/train/{model}/tau~{tau}/{style}/{reward}/seed~{seed}.log",
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        ACCELERATE + " train {input.corpus} --dev {input.dev} --model-path {input.model}"
+        " --reward {wildcards.reward} --training {params.training:q} --chat-template {params.chat:q}"
+        " --seed {wildcards.seed} --log {output.log} -o {output.model} 2> {log}"
+
+
+rule training_curves:
+    input:
+        [TRAIN_LOG.format(**run) for run in TRAIN_RUNS],
+    output:
+        report(
+            "results/plots/training_curves.png",
+            caption="../report/training.rst",
+            category="Training",
+        ),
+    params:
+        labels=[
+            "{model}-{style}-{reward} tau~{tau} seed~{seed}".format(**run) for run in TRAIN_RUNS
+        ],
+    log:
+        "logs/training_curves.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "dvmap plot-training {input} --labels {params.labels:q} -o {output} 2> {log}"
