@@ -38,7 +38,7 @@ def test_default_config_is_valid_and_complete():
 def config_keys(config: dict, prefix: str = "") -> list[str]:
     keys = []
     for name, value in config.items():
-        if isinstance(value, dict) and name not in ("fractions", "models"):  # maps of free keys are leaves
+        if isinstance(value, dict) and name not in ("fractions", "models", "grpo"):  # maps of free keys are leaves
             keys += config_keys(value, f"{prefix}{name}.")
         else:
             keys.append(f"{prefix}{name}")
