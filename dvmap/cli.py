@@ -255,6 +255,7 @@ def cmd_predict(args):
     from .io import read_parquet
     from .predict import predict_file, sample_items
 
+    _log_devices()
     spec = _model_spec(args)
     if args.seed is not None:
         spec = dataclasses.replace(spec, generation=dataclasses.replace(spec.generation, seed=args.seed))
@@ -286,15 +287,24 @@ def _train_spec(args):
                       chat_template_kwargs=json.loads(args.chat_template))
 
 
+def _log_devices():
+    """Say which GPUs the job was given (SLURM's gres sets CUDA_VISIBLE_DEVICES; it is unset on a CPU node)."""
+    import os
+
+    logging.getLogger(__name__).info("devices: CUDA_VISIBLE_DEVICES=%s", os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
+
+
 def cmd_sft(args):
     from .sft import train_sft
 
+    _log_devices()
     train_sft(Path(args.corpus), args.model_path, Path(args.output), _train_spec(args))
 
 
 def cmd_train(args):
     from .grpo import train_grpo
 
+    _log_devices()
     train_grpo(Path(args.corpus), Path(args.dev) if args.dev else None, args.model_path, Path(args.output),
                Path(args.log), _train_spec(args))
 
