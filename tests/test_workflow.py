@@ -2,56 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
-import yaml
 
-from .conftest import REPO
-
-BIN = str(Path(sys.executable).parent)
-SMALL = {
-    "synth": {"respondents_per_country": 60, "n_countries": 5, "seed": 3},
-    "archetypes": {"thresholds": [0.0, "majority"], "min_group_size": 1},
-    "splits": {"seed": 5, "fractions": {"train": 0.6, "dev": 0.1, "test": 0.1, "cross_demographic": 0.2},
-               "heldout_countries": ["Mexico"], "heldout_questions": ["Q47", "Q165"]},
-    "prompts": {"styles": ["direct", "country_only"]},
-    "evaluation": {"baselines": ["uniform", "national_label", "knn"], "seeds": [0, 1], "bootstrap": 50},
-    "inference": {"models": []},
-    "training": {"models": []},
-}
-
-
-def config_for(tmp: Path, **changes) -> Path:
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    for section, values in {**SMALL, **changes}.items():
-        base = SMALL.get(section, {}) if section in changes else config.get(section, {})
-        config[section] = {**config.get(section, {}), **base, **values}
-    path = tmp / "config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
-    return result
-
-
-def digests(root: Path) -> dict[str, str]:
-    """md5 of every data artifact (parquet, tsv, sav) under results/."""
-    return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
-            for p in sorted((root / "results").rglob("*")) if p.suffix in (".parquet", ".tsv", ".sav")}
-
+from .workflow_helpers import config_for, digests, snakemake
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):

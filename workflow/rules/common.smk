@@ -1,4 +1,5 @@
 import json
+import os
 import shlex
 
 from snakemake.utils import validate
@@ -77,7 +78,9 @@ def chat_template_json(wildcards):
 def accelerate_config():
     """training.accelerate: a name under config/accelerate/ or a path to an accelerate config file."""
     name = TRAINING["accelerate"]
-    return name if name.endswith((".yaml", ".yml")) else f"config/accelerate/{name}.yaml"
+    if name.endswith((".yaml", ".yml")):
+        return name
+    return os.path.join(workflow.basedir, "config", "accelerate", f"{name}.yaml")
 
 
 def grpo_start(wildcards):
