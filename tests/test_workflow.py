@@ -176,3 +176,18 @@ def test_llm_predictions_enter_summary_and_flips(runs, tmp_path, tiny_model_dir)
     assert (tiny["n_items"] == 6).all()
     flips = pd.read_csv(workdir / "results/flips.tsv", sep="\t")
     assert predictions.name in set(flips["predictor"])
+
+
+def test_ablation_grid_expands_to_the_full_product(tmp_path):
+    """config/recipes/ablation_grid.yaml: thresholds × styles × rewards × seeds × models training runs, each with
+    its predictions and evaluation, all feeding the one summary."""
+    from .conftest import REPO
+
+    config_for(tmp_path)
+    grid = snakemake(tmp_path, "results/summary.tsv", "--dry-run", "--quiet", "rules", "--configfile",
+                     str(REPO / "config.yaml"), str(REPO / "config/recipes/ablation_grid.yaml")).stdout
+    counts = {line.split()[0]: int(line.split()[1]) for line in grid.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    runs = 4 * 3 * 4 * 3 * 1
+    assert counts["train"] == counts["predict_trained"] == runs
+    assert counts["summary"] == 1 and counts["evaluate_predictor"] >= runs
