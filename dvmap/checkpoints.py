@@ -1,16 +1,35 @@
-"""Checkpoints of a training run: resume from the last one, save the final model as a plain HF directory."""
+"""Models of a training run: the starting model's tokenizer, resuming from the last complete checkpoint, saving the
+final model as a plain HF directory."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
+from .errors import DvmapError
+
+
+def load_tokenizer(model_path: str, padding_side: str = "right"):
+    """The tokenizer of the model to start from (pad token = end of sequence where it has none)."""
+    from transformers import AutoTokenizer
+
+    if not (Path(model_path) / "config.json").is_file():
+        raise DvmapError(f"{model_path}: not a model directory (no config.json)")
+    tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side=padding_side)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
 
 def last_checkpoint(work: Path) -> str | None:
-    """The newest ``checkpoint-N`` folder of an interrupted run, if any."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(work)) if work.is_dir() else None
+    """The newest complete ``checkpoint-N`` folder of an interrupted run, if any. Transformers writes
+    ``trainer_state.json`` last, so a checkpoint whose saving was interrupted lacks it and is skipped."""
+    if not work.is_dir():
+        return None
+    steps = {int(m.group(1)): p for p in work.iterdir() if (m := re.fullmatch(r"checkpoint-(\d+)", p.name))}
+    complete = [step for step, path in steps.items() if (path / "trainer_state.json").is_file()]
+    return str(steps[max(complete)]) if complete else None
 
 
 def save_final(trainer, output: Path, merge_lora: bool) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .checkpoints import last_checkpoint, save_final
+from .checkpoints import last_checkpoint, load_tokenizer, save_final
 from .errors import DvmapError
 from .io import write_tsv
 from .rewards import accuracy, make_reward
@@ -32,17 +32,14 @@ LOG_COLUMNS = {"step": "step", "epoch": "epoch", "reward": "reward_mean", "rewar
 
 def train_grpo(train: Path, dev: Path | None, model_path: str, output: Path, log_path: Path, spec: TrainSpec) -> None:
     """Train ``model_path`` with GRPO on the ``train`` corpus, score ``dev`` after training, save to ``output``."""
-    from transformers import AutoTokenizer
     from trl import GRPOTrainer
 
     output, work = Path(output), Path(f"{output}.work")
     train_set = reward_dataset(train, spec.max_train_items, spec.seed)
     dev_set = reward_dataset(dev, spec.eval_items, spec.seed) if dev is not None and spec.eval_items else None
-    tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(work / "tensorboard")  # kept with the model: see below
     args = grpo_config(spec, str(work))
+    tokenizer = load_tokenizer(model_path, padding_side="left")
     args.model_init_kwargs = {"dtype": "bfloat16" if spec.bf16 else "float32"}
     trainer = GRPOTrainer(model=model_path, reward_funcs=[make_reward(spec.reward, spec.reward_params), accuracy],
                           args=args, train_dataset=train_set, eval_dataset=dev_set, processing_class=tokenizer,

@@ -11,25 +11,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from .checkpoints import save_final
+from .checkpoints import load_tokenizer, save_final
 from .train_data import sft_dataset
 from .train_spec import TrainSpec, lora_config, sft_config
 
 
 def train_sft(train: Path, model_path: str, output: Path, spec: TrainSpec) -> pd.DataFrame:
     """Fine-tune ``model_path`` on the corpus answers; save to ``output``; return the logged losses."""
-    from transformers import AutoTokenizer
     from trl import SFTTrainer
 
     output, work = Path(output), Path(f"{output}.work")
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    data = sft_dataset(train, spec.max_train_items, spec.seed)
     args = sft_config(spec, str(work))
+    tokenizer = load_tokenizer(model_path)
     args.model_init_kwargs = {"dtype": "bfloat16" if spec.bf16 else "float32"}
-    trainer = SFTTrainer(model=model_path, args=args, train_dataset=sft_dataset(train, spec.max_train_items,
-                                                                                  spec.seed),
-                         processing_class=tokenizer, peft_config=lora_config(spec))
+    trainer = SFTTrainer(model=model_path, args=args, train_dataset=data, processing_class=tokenizer,
+                         peft_config=lora_config(spec))
     trainer.train()
     save_final(trainer, output, spec.lora is not None)
     if trainer.accelerator.is_main_process:

@@ -4,6 +4,7 @@ a local run. Needs root and Debian's slurmctld, slurmd, slurm-client and munge (
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -27,9 +28,7 @@ def missing_prerequisite() -> str | None:
     absent = [d for d in DAEMONS if shutil.which(d) is None]
     if absent:
         return (f"{absent} not installed: apt-get install slurmctld slurmd slurm-client munge (.ci/run does it)")
-    try:
-        import snakemake_executor_plugin_slurm  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
         return "snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')"
     return None
 

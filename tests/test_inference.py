@@ -28,6 +28,8 @@ from dvmap.predict import predict_file
 from dvmap.predictions import check_predictions
 from dvmap.prompts import prompt_corpus
 
+from .processes import kill_when
+
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -398,19 +400,10 @@ def test_predict_cli_resumes_after_kill(tiny_model_dir, tmp_path, monkeypatch): 
     log = (tmp_path / "killed.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "dvmap.cli", *args(tmp_path / "killed")],
                             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **OFFLINE})
-    deadline = time.monotonic() + 240
-    killed = False
     try:
-        while proc.poll() is None and time.monotonic() < deadline:
-            if parts.is_dir() and any(parts.glob("chunk-*.parquet")) and not final.exists():
-                proc.send_signal(signal.SIGKILL)
-                killed = True
-                break
-            time.sleep(0.005)
+        killed = kill_when(proc, lambda: parts.is_dir() and any(parts.glob("chunk-*.parquet")) and not final.exists(),
+                           timeout=240)
     finally:
-        if proc.poll() is None and not killed:
-            proc.kill()
-        proc.wait(timeout=30)
         log.close()
     assert killed, f"the run ended before it could be killed; make it slower:\n{(tmp_path / 'killed.log').read_text()}"
     assert proc.returncode == -signal.SIGKILL

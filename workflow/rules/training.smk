@@ -1,7 +1,9 @@
 # GRPO training (TRL) per base model, threshold, prompt style, reward and seed; optional SFT warm-up.
 # `accelerate launch` runs one process per GPU of the rule's `gpu` resource (one process on CPU).
+# Mixed precision follows training.bf16, whatever the accelerate config says (DeepSpeed refuses a mismatch).
 ACCELERATE = (
     "accelerate launch --config_file {params.accelerate} --num_machines 1"
+    f" --mixed_precision {'bf16' if TRAINING['bf16'] else 'no'}"
     " --num_processes $(( {resources.gpu} > 0 ? {resources.gpu} : 1 )) -m dvmap"
 )
 
