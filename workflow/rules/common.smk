@@ -57,6 +57,22 @@ PREDICTORS = [
 ] + ["{model}-{style}-grpo-{reward}.tau~{tau}.seed~{seed}".format(**run) for run in TRAIN_RUNS]
 
 
+def predict_params(label):
+    """The params of a predict rule whose predictor folder is ``label``.tau~…; ``label`` is a format string."""
+    return dict(
+        spec=lambda wildcards: json.dumps(model_entry(wildcards.model)),
+        max_items=(
+            f"--max-items {INFERENCE['max_items_per_split']}"
+            if INFERENCE.get("max_items_per_split")
+            else ""
+        ),
+        seed=INFERENCE["sample_seed"],
+        chunk=INFERENCE["chunk_size"],
+        label=lambda wildcards: label.format(**wildcards),
+        tau=lambda wildcards: getattr(wildcards, "tau", "none"),
+    )
+
+
 def training_json(wildcards):
     """The training config one run depends on, as JSON: the settings of its own reward only, so that changing
     another reward's parameters does not make this run stale (Snakemake's params rerun trigger)."""

@@ -22,22 +22,6 @@ PREDICT = (
 )
 
 
-def predict_params(label):
-    """The params of a predict rule whose predictor folder is ``label``.tau~…; ``label`` is a format string."""
-    return dict(
-        spec=lambda wildcards: json.dumps(model_entry(wildcards.model)),
-        max_items=(
-            f"--max-items {INFERENCE['max_items_per_split']}"
-            if INFERENCE.get("max_items_per_split")
-            else ""
-        ),
-        seed=INFERENCE["sample_seed"],
-        chunk=INFERENCE["chunk_size"],
-        label=lambda wildcards: label.format(**wildcards),
-        tau=lambda wildcards: getattr(wildcards, "tau", "none"),
-    )
-
-
 rule predict:
     input:
         eval_items=EVAL_FILES,

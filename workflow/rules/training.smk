@@ -6,6 +6,21 @@ ACCELERATE = (
     f" --mixed_precision {'bf16' if TRAINING['bf16'] else 'no'}"
     " --num_processes $(( {resources.gpu} > 0 ? {resources.gpu} : 1 )) -m dvmap"
 )
+SFT = " ".join(
+    [
+        ACCELERATE,
+        "sft {input.corpus} --model-path {input.model} --training {params.training:q}",
+        "--chat-template {params.chat:q} --seed {wildcards.seed} -o {output} 2> {log}",
+    ]
+)
+TRAIN = " ".join(
+    [
+        ACCELERATE,
+        "train {input.corpus} --dev {input.dev} --model-path {input.model} --reward {wildcards.reward}",
+        "--training {params.training:q} --chat-template {params.chat:q} --seed {wildcards.seed}",
+        "--log {output.log} -o {output.model} 2> {log}",
+    ]
+)
 
 
 rule sft:
@@ -25,8 +40,7 @@ rule sft:
     conda:
         "../../envs/train.yaml"
     shell:
-        ACCELERATE + " sft {input.corpus} --model-path {input.model} --training {params.training:q}"
-        " --chat-template {params.chat:q} --seed {wildcards.seed} -o {output} 2> {log}"
+        SFT
 
 
 rule train:
@@ -48,9 +62,7 @@ rule train:
     conda:
         "../../envs/train.yaml"
     shell:
-        ACCELERATE + " train {input.corpus} --dev {input.dev} --model-path {input.model}"
-        " --reward {wildcards.reward} --training {params.training:q} --chat-template {params.chat:q}"
-        " --seed {wildcards.seed} --log {output.log} -o {output.model} 2> {log}"
+        TRAIN
 
 
 rule training_curves:
