@@ -291,7 +291,8 @@ def _log_devices():
     """Say which GPUs the job was given (SLURM's gres sets CUDA_VISIBLE_DEVICES; it is unset on a CPU node)."""
     import os
 
-    logging.getLogger(__name__).info("devices: CUDA_VISIBLE_DEVICES=%s", os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
+    devices = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
+    logging.getLogger(__name__).info("devices: CUDA_VISIBLE_DEVICES=%s", devices)
 
 
 def cmd_sft(args):

@@ -12,7 +12,7 @@ from .rewards import reward_params
 GRPO_DEFAULTS = {
     "max_steps": 3,
     "num_generations": 4,
-    "per_device_train_batch_size": 4,
+    "per_device_train_batch_size": 8,
     "gradient_accumulation_steps": 1,
     "learning_rate": 1.0e-6,
     "beta": 0.001,
@@ -26,8 +26,9 @@ GRPO_DEFAULTS = {
 SFT_DEFAULTS = {"max_steps": 20, "learning_rate": 5.0e-5, "per_device_train_batch_size": 8, "logging_steps": 5}
 LORA_DEFAULTS = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"}
 #: Settings that dvmap owns; TRL must not get them through ``training.grpo`` / ``training.sft``.
-RESERVED = ("output_dir", "seed", "report_to", "reward_weights", "use_vllm", "vllm_mode",
-            "vllm_gpu_memory_utilization", "bf16", "gradient_checkpointing", "chat_template_kwargs", "resume_from_checkpoint")
+RESERVED = ("output_dir", "seed", "data_seed", "report_to", "save_strategy", "use_cpu", "reward_weights", "use_vllm",
+            "vllm_mode", "vllm_gpu_memory_utilization", "bf16", "gradient_checkpointing", "chat_template_kwargs",
+            "resume_from_checkpoint")
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,8 @@ def test_gaussian_reward(form):
 def test_rarity_reward(form):
     beta = 0.1
     reward = make_reward("rarity")
-    texts = ["<answer>Rarely</answer>", "<answer>Rarely</answer>", "<answer>Never</answer>", "Rarely", "<answer>x</answer>"]
+    texts = ["<answer>Rarely</answer>", "<answer>Rarely</answer>", "<answer>Never</answer>", "Rarely",
+             "<answer>x</answer>"]
     frequency = [0.75, 0.2, 0.75, 0.4, 0.1]
     values = call(reward, texts, gold=1, form=form, frequency=frequency)
     assert values == pytest.approx([0.25 + beta, 0.8 + beta, beta, 0.6, 0.0])
