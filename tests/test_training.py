@@ -450,8 +450,10 @@ def test_deepspeed_zero_run_on_cpu(config, processes, sft_run, corpus, tmp_path)
     assert args.bf16
     log = read_tsv(log_path)
     assert log["step"].tolist() == [1]
-    # 8 train items; a step takes per_device_train_batch_size / num_generations = 1 prompt per process.
-    assert log["epoch"].iloc[0] == pytest.approx(processes / 8)
+    # 8 train items; a step takes per_device_train_batch_size / num_generations prompts per process.
+    grpo = spec().grpo
+    prompts = processes * grpo["per_device_train_batch_size"] // grpo["num_generations"]
+    assert log["epoch"].iloc[0] == pytest.approx(prompts / 8)
     assert log["dev_accuracy"].notna().iloc[-1]
     assert changed_tensors(sft_run["dir"], output), "the (gathered) ZeRO model must differ from the start"
     assert not Path(f"{output}.work").exists()
