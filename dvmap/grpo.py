@@ -40,7 +40,6 @@ def train_grpo(train: Path, dev: Path | None, model_path: str, output: Path, log
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(work / "tensorboard")  # kept with the model: see below
     args = grpo_config(spec, str(work))
     tokenizer = load_tokenizer(model_path, padding_side="left")
-    args.model_init_kwargs = {"dtype": "bfloat16" if spec.bf16 else "float32"}
     trainer = GRPOTrainer(model=model_path, reward_funcs=[make_reward(spec.reward, spec.reward_params), accuracy],
                           args=args, train_dataset=train_set, eval_dataset=dev_set, processing_class=tokenizer,
                           peft_config=lora_config(spec))

@@ -24,7 +24,6 @@ def train_sft(train: Path, model_path: str, output: Path, spec: TrainSpec) -> pd
     data = sft_dataset(train, spec.max_train_items, spec.seed)
     args = sft_config(spec, str(work))
     tokenizer = load_tokenizer(model_path)
-    args.model_init_kwargs = {"dtype": "bfloat16" if spec.bf16 else "float32"}
     trainer = SFTTrainer(model=model_path, args=args, train_dataset=data, processing_class=tokenizer,
                          peft_config=lora_config(spec))
     trainer.train()

@@ -28,7 +28,7 @@ LORA_DEFAULTS = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_module
 #: Settings that dvmap owns; TRL must not get them through ``training.grpo`` / ``training.sft``.
 RESERVED = ("output_dir", "seed", "data_seed", "report_to", "save_strategy", "use_cpu", "reward_weights", "use_vllm",
             "vllm_mode", "vllm_gpu_memory_utilization", "bf16", "gradient_checkpointing", "chat_template_kwargs",
-            "resume_from_checkpoint")
+            "model_init_kwargs", "resume_from_checkpoint")
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,7 @@ def grpo_config(spec: TrainSpec, output_dir: str):
         "gradient_checkpointing": spec.gradient_checkpointing,
         "chat_template_kwargs": spec.chat_template_kwargs or None,
         "use_cpu": not _cuda(),
+        "model_init_kwargs": _model_init(spec),
     }
     return _config(GRPOConfig, "grpo", values)
 
@@ -120,7 +121,7 @@ def sft_config(spec: TrainSpec, output_dir: str):
 
     values = {**spec.sft, "output_dir": output_dir, "seed": spec.seed, "data_seed": spec.seed, "report_to": [],
               "save_strategy": "no", "bf16": spec.bf16, "gradient_checkpointing": spec.gradient_checkpointing,
-              "use_cpu": not _cuda()}
+              "use_cpu": not _cuda(), "model_init_kwargs": _model_init(spec)}
     return _config(SFTConfig, "sft", values)
 
 
@@ -134,6 +135,11 @@ def lora_config(spec: TrainSpec):
         return LoraConfig(task_type="CAUSAL_LM", **spec.lora)
     except TypeError as exc:
         raise DvmapError(f"training.lora: {exc}") from None
+
+
+def _model_init(spec: TrainSpec) -> dict:
+    """How TRL loads the starting model: bfloat16 weights with training.bf16, float32 otherwise."""
+    return {"dtype": "bfloat16" if spec.bf16 else "float32"}
 
 
 def _cuda() -> bool:
