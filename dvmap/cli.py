@@ -253,7 +253,8 @@ def cmd_convert_gguf(args):
 def cmd_predict(args):
     from .backends import load_backend
     from .io import read_parquet
-    from .predict import predict_file, sample_items
+    from .items import sample_items
+    from .predict import predict_file
 
     _log_devices()
     spec = _model_spec(args)

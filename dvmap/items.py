@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -66,3 +67,11 @@ def add_frequency(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     frame["frequency"] = (same_answer / same_question).astype(float)
     return frame
+
+
+def sample_items(items: pd.DataFrame, max_items: int | None, seed: int) -> pd.DataFrame:
+    """At most ``max_items`` items, a seeded sample kept in the table's order (all items when None)."""
+    if max_items is None or len(items) <= max_items:
+        return items.reset_index(drop=True)
+    keep = np.sort(np.random.default_rng(seed).choice(len(items), size=max_items, replace=False))
+    return items.iloc[keep].reset_index(drop=True)

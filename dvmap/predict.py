@@ -31,14 +31,6 @@ log = logging.getLogger(__name__)
 SAMPLE_SEPARATOR = "\n-----\n"
 
 
-def sample_items(items: pd.DataFrame, max_items: int | None, seed: int) -> pd.DataFrame:
-    """At most ``max_items`` items, a seeded sample kept in the table's order (all items when None)."""
-    if max_items is None or len(items) <= max_items:
-        return items.reset_index(drop=True)
-    keep = np.sort(np.random.default_rng(seed).choice(len(items), size=max_items, replace=False))
-    return items.iloc[keep].reset_index(drop=True)
-
-
 def predict_file(items: pd.DataFrame, output: Path, spec: ModelSpec, make_backend: Callable[[], Backend],
                  style: str, model_label: str, chunk_size: int = 64, threshold: str = "none") -> pd.DataFrame:
     """Generate, parse and write predictions for ``items``; return the prediction table."""

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from .errors import DvmapError
 from .io import read_parquet
+from .items import sample_items
 
 #: Dataset columns the rewards read, besides the conversational ``prompt``.
 REWARD_COLUMNS = ("options", "answer_index", "frequency")
@@ -24,9 +23,7 @@ def reward_dataset(path: Path, max_items: int | None, seed: int):
         raise DvmapError(f"{path}: missing column(s) {missing}; expected a prompt corpus from `dvmap prompts`")
     if corpus.empty:
         raise DvmapError(f"{path}: no items to train on")
-    if max_items is not None and len(corpus) > max_items:
-        keep = np.sort(np.random.default_rng(seed).choice(len(corpus), size=max_items, replace=False))
-        corpus = corpus.iloc[keep]
+    corpus = sample_items(corpus, max_items, seed)
     return Dataset.from_dict({
         "prompt": [[{"role": m["role"], "content": m["content"]} for m in p] for p in corpus["prompt"]],
         "options": [[str(o) for o in opts] for opts in corpus["options"]],

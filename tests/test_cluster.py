@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from .conftest import REPO
-from .workflow_helpers import BIN, config_for, digests, dry_run_jobs, snakemake
+from .workflow_helpers import config_for, digests, dry_run_jobs, snakemake, venv_env
 
 CLUSTER = REPO / "tests/cluster"
 DAEMONS = ("munged", "slurmctld", "slurmd", "sinfo", "squeue", "sbatch")
@@ -85,7 +85,7 @@ def slurm_run(cluster, tmp_path_factory, tiny_model_dir):
     profile = workdir / "profile"
     write_test_profile(profile)
     planned = dry_run_jobs(workdir)
-    env = {**os.environ, **cluster, "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
+    env = venv_env(**cluster)
     cmd = ["timeout", "-s", "INT", "-k", "30", "1200", sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
            "-d", str(workdir), "--configfile", str(workdir / "config.yaml"), "--profile", str(profile)]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1300)

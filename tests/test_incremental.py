@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from .conftest import REPO
-from .workflow_helpers import BIN, config_for, dry_run_jobs, snakemake
+from .workflow_helpers import config_for, dry_run_jobs, snakemake, venv_env
 
 PROFILE = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
 #: The profile's rerun settings, passed to a local run.
@@ -44,7 +44,7 @@ def settings(tiny_model_dir, thresholds=(0.0,), likert_alpha=1.0) -> dict:
 def full_run(tmp_path_factory, tiny_model_dir):
     workdir = tmp_path_factory.mktemp("incremental")
     (workdir / "raw").mkdir()
-    env = {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
+    env = venv_env()
     subprocess.run([sys.executable, "-m", "dvmap", "synth", "-o", str(workdir / "raw/survey.sav"),
                     "--respondents-per-country", "40", "--countries", "4", "--seed", "3"], check=True, env=env)
     config_for(workdir, **settings(tiny_model_dir))
@@ -115,7 +115,7 @@ def test_touching_the_raw_input_with_the_same_content_reruns_nothing(run_copy):
 
 
 def test_changing_the_raw_input_reruns_from_respondents(run_copy):
-    env = {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
+    env = venv_env()
     subprocess.run([sys.executable, "-m", "dvmap", "synth", "-o", str(run_copy / "raw/survey.sav"),
                     "--respondents-per-country", "40", "--countries", "4", "--seed", "4"], check=True, env=env)
     rules = {rule for rule, _ in dry_run_jobs(run_copy, *RERUN)}

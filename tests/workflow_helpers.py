@@ -26,6 +26,11 @@ SMALL = {
 }
 
 
+def venv_env(**extra: str) -> dict[str, str]:
+    """The environment with this interpreter's bin folder first on PATH (dvmap, accelerate, snakemake)."""
+    return {**os.environ, **extra, "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
+
+
 def config_for(tmp: Path, **changes) -> Path:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     for section, values in {**SMALL, **changes}.items():
@@ -37,7 +42,7 @@ def config_for(tmp: Path, **changes) -> Path:
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
+    env = venv_env()
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
            "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
