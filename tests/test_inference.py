@@ -140,6 +140,33 @@ def test_transformers_samples_with_greedy_default(tiny_model_dir, tiny_backend):
     assert out == [g * 3 for g in greedy]
 
 
+def test_input_major_weights_keep_the_model_and_its_answers(tiny_model_dir):  # noqa: F811
+    """The CPU weight layout (dvmap.backends.transformers_backend.input_major_weights) changes strides only:
+    same logits (to float rounding), same greedy tokens, tied embeddings still one tensor."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from dvmap.backends.transformers_backend import input_major_weights
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir, padding_side="left")
+    texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+             for c in conversations(make_items(4))]
+    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and not any(m.weight.t().is_contiguous() for m in linears)
+    with torch.inference_mode():
+        logits = model(**batch).logits
+        tokens = model.generate(**batch, max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+    input_major_weights(model)
+    assert all(m.weight.t().is_contiguous() for m in linears)
+    assert model.lm_head.weight is model.get_input_embeddings().weight
+    with torch.inference_mode():
+        assert torch.allclose(model(**batch).logits, logits, atol=1e-5)
+        assert torch.equal(model.generate(**batch, max_new_tokens=12, do_sample=False,
+                                          pad_token_id=tokenizer.eos_token_id), tokens)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # 2. openai backend against a local OpenAI-compatible server
 # --------------------------------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ class TransformersBackend:
             raise DvmapError(f"{path}: not a loadable model directory ({exc})") from exc
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        if self.device == "cpu":
+            input_major_weights(self.model)
 
     def generate(self, conversations: list[list[dict]]) -> list[list[str | None]]:
         gen = self.spec.generation
@@ -38,3 +40,18 @@ class TransformersBackend:
         decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
         outputs = [decoded[i * per_item:(i + 1) * per_item] for i in range(len(conversations))]
         return [o * gen.samples if greedy else o for o in outputs]
+
+
+def input_major_weights(model) -> None:
+    """Store every ``nn.Linear`` weight input-major (the transpose made contiguous, viewed back as out x in).
+
+    ``linear`` computes ``x @ W.T``; with W input-major, ``W.T`` is contiguous, and on CPU the fp32 GEMM for a
+    few rows (batched decoding) runs about twice as fast as with PyTorch's default output-major weights; the
+    values, and so the generated tokens, are unchanged. Tied weights stay tied (they share one Parameter).
+    """
+    import torch
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.data = module.weight.data.t().contiguous().t()
