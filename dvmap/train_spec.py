@@ -64,19 +64,21 @@ def train_spec(training: dict, reward: str = "binary", seed: int = 0, chat_templ
     else:
         lora = None
     sft = {k: v for k, v in (training.get("sft") or {}).items() if k != "enabled"}
+    default = TrainSpec()
     return TrainSpec(
         reward=reward,
         reward_params=reward_params(reward, (training.get("reward_params") or {}).get(reward)),
         seed=int(seed),
-        max_train_items=training.get("max_train_items", 32),
-        eval_items=int(training.get("eval_items", 8)),
+        max_train_items=training.get("max_train_items", default.max_train_items),
+        eval_items=int(training.get("eval_items", default.eval_items)),
         grpo={**GRPO_DEFAULTS, **(training.get("grpo") or {})},
         sft={**SFT_DEFAULTS, **sft},
-        use_vllm=bool(training.get("use_vllm", False)),
-        vllm_mode=training.get("vllm_mode", "colocate"),
-        vllm_gpu_memory_utilization=float(training.get("vllm_gpu_memory_utilization", 0.3)),
-        bf16=bool(training.get("bf16", False)),
-        gradient_checkpointing=bool(training.get("gradient_checkpointing", False)),
+        use_vllm=bool(training.get("use_vllm", default.use_vllm)),
+        vllm_mode=training.get("vllm_mode", default.vllm_mode),
+        vllm_gpu_memory_utilization=float(training.get("vllm_gpu_memory_utilization",
+                                                       default.vllm_gpu_memory_utilization)),
+        bf16=bool(training.get("bf16", default.bf16)),
+        gradient_checkpointing=bool(training.get("gradient_checkpointing", default.gradient_checkpointing)),
         lora=lora,
         chat_template_kwargs=dict(chat_template_kwargs or {}),
     )
@@ -98,20 +100,14 @@ def grpo_config(spec: TrainSpec, output_dir: str):
 
     values = {
         **spec.grpo,
-        "output_dir": output_dir,
-        "seed": spec.seed,
-        "data_seed": spec.seed,
+        **_owned(spec, output_dir),
         "report_to": ["tensorboard"],
         "save_strategy": "steps",
         "reward_weights": [1.0, 0.0],
         "use_vllm": spec.use_vllm,
         "vllm_mode": spec.vllm_mode,
         "vllm_gpu_memory_utilization": spec.vllm_gpu_memory_utilization,
-        "bf16": spec.bf16,
-        "gradient_checkpointing": spec.gradient_checkpointing,
         "chat_template_kwargs": spec.chat_template_kwargs or None,
-        "use_cpu": not _cuda(),
-        "model_init_kwargs": _model_init(spec),
     }
     return _config(GRPOConfig, "grpo", values)
 
@@ -119,9 +115,7 @@ def grpo_config(spec: TrainSpec, output_dir: str):
 def sft_config(spec: TrainSpec, output_dir: str):
     from trl import SFTConfig
 
-    values = {**spec.sft, "output_dir": output_dir, "seed": spec.seed, "data_seed": spec.seed, "report_to": [],
-              "save_strategy": "no", "bf16": spec.bf16, "gradient_checkpointing": spec.gradient_checkpointing,
-              "use_cpu": not _cuda(), "model_init_kwargs": _model_init(spec)}
+    values = {**spec.sft, **_owned(spec, output_dir), "report_to": [], "save_strategy": "no"}
     return _config(SFTConfig, "sft", values)
 
 
@@ -137,9 +131,12 @@ def lora_config(spec: TrainSpec):
         raise DvmapError(f"training.lora: {exc}") from None
 
 
-def _model_init(spec: TrainSpec) -> dict:
-    """How TRL loads the starting model: bfloat16 weights with training.bf16, float32 otherwise."""
-    return {"dtype": "bfloat16" if spec.bf16 else "float32"}
+def _owned(spec: TrainSpec, output_dir: str) -> dict:
+    """The settings dvmap owns in both TRL configs: folder, seeds, precision (the starting model is loaded in
+    bfloat16 with training.bf16, float32 otherwise), gradient checkpointing, CPU when there is no GPU."""
+    return {"output_dir": output_dir, "seed": spec.seed, "data_seed": spec.seed, "bf16": spec.bf16,
+            "gradient_checkpointing": spec.gradient_checkpointing, "use_cpu": not _cuda(),
+            "model_init_kwargs": {"dtype": "bfloat16" if spec.bf16 else "float32"}}
 
 
 def _cuda() -> bool:

@@ -10,6 +10,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 WVS7 = SHARED / "data" / "wvs7"
 RELEASE = SHARED / "data" / "dvmap_release"
+#: Environment for subprocesses that load models: never reach for a hub.
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 def require_shared(path: Path) -> Path:

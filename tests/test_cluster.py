@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from .conftest import REPO
-from .workflow_helpers import config_for, digests, dry_run_jobs, snakemake, venv_env
+from .workflow_helpers import config_for, digests, dry_run_jobs, snakemake, tiny_training, venv_env
 
 CLUSTER = REPO / "tests/cluster"
 DAEMONS = ("munged", "slurmctld", "slurmd", "sinfo", "squeue", "sbatch")
@@ -42,13 +42,7 @@ def settings(tiny_model_dir) -> dict:
         archetypes={"thresholds": [0.0], "min_group_size": 1},
         prompts={"styles": ["direct"]},
         evaluation={"baselines": ["global_majority", "national_label"], "seeds": [0], "bootstrap": 20},
-        models={"tiny": {"source": {"kind": "hf", "path": str(tiny_model_dir)},
-                         "generation": {"max_new_tokens": 4, "batch_size": 4}}},
-        inference={"models": [], "max_items_per_split": 4, "chunk_size": 4},
-        training={"models": ["tiny"], "thresholds": [0.0], "styles": ["direct"], "rewards": ["binary"],
-                  "seeds": [0], "max_train_items": 4, "eval_items": 2, "gpus": 1,
-                  "grpo": {"max_steps": 1, "num_generations": 2, "per_device_train_batch_size": 2,
-                           "max_completion_length": 4}},
+        **tiny_training(tiny_model_dir, gpus=1),
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from .conftest import REPO
-from .workflow_helpers import config_for, dry_run_jobs, snakemake, venv_env
+from .workflow_helpers import config_for, dry_run_jobs, snakemake, tiny_training, venv_env
 
 PROFILE = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
 #: The profile's rerun settings, passed to a local run.
@@ -28,15 +28,9 @@ def settings(tiny_model_dir, thresholds=(0.0,), likert_alpha=1.0) -> dict:
         archetypes={"thresholds": list(thresholds), "min_group_size": 1},
         prompts={"styles": ["direct"]},
         evaluation={"baselines": ["national_label"], "seeds": [0], "bootstrap": 20},
-        models={"tiny": {"source": {"kind": "hf", "path": str(tiny_model_dir)},
-                         "generation": {"max_new_tokens": 4, "batch_size": 4}}},
-        inference={"models": [], "max_items_per_split": 4, "chunk_size": 4},
-        training={"models": ["tiny"], "thresholds": list(thresholds), "styles": ["direct"],
-                  "rewards": ["binary", "likert"], "seeds": [0], "max_train_items": 4, "eval_items": 2,
-                  "reward_params": {"binary": {"format_weight": 0.1},
-                                    "likert": {"alpha": likert_alpha, "format_weight": 0.1}},
-                  "grpo": {"max_steps": 1, "num_generations": 2, "per_device_train_batch_size": 2,
-                           "max_completion_length": 4, "save_steps": 1}},
+        **tiny_training(tiny_model_dir, thresholds=list(thresholds), rewards=["binary", "likert"],
+                        reward_params={"binary": {"format_weight": 0.1},
+                                       "likert": {"alpha": likert_alpha, "format_weight": 0.1}}),
     )
 
 

@@ -28,7 +28,7 @@ from dvmap.predict import predict_file
 from dvmap.predictions import check_predictions
 from dvmap.prompts import prompt_corpus
 
-from .conftest import REPO
+from .conftest import OFFLINE, REPO
 from .processes import kill_when
 
 
@@ -46,7 +46,6 @@ QUESTIONS = [
 ]
 COUNTRIES = ["Aland", "Borduria", "Carpania"]
 GENERATION = {"max_new_tokens": 8, "batch_size": 4}
-OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
 def make_items(n: int, split: str = "dev", tag: str = "") -> pd.DataFrame:

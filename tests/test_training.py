@@ -26,9 +26,10 @@ from dvmap.io import read_tsv, write_parquet
 from dvmap.prompts import prompt_corpus
 from dvmap.rewards import completion_text
 
-from .conftest import REPO
+from .conftest import OFFLINE, REPO
 from .items_factory import make_items
 from .processes import kill_when
+from .workflow_helpers import venv_env
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -36,7 +37,6 @@ pytest.importorskip("trl")
 pytest.importorskip("datasets")
 
 OPTIONS = ["Yes", "No", "Maybe"]
-OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 #: Measured to work on CPU: SFT teaches the tiny model the answer format (~40 s), GRPO rewards then vary.
 TRAINING = {"max_train_items": 8, "eval_items": 4,
             "sft": {"max_steps": 40, "learning_rate": 2e-2, "per_device_train_batch_size": 4, "logging_steps": 4},
@@ -440,7 +440,7 @@ def test_deepspeed_zero_run_on_cpu(config, processes, sft_run, corpus, tmp_path)
                "--training", json.dumps({**training(max_steps=1), "bf16": True}), "--log", str(log_path),
                "-o", str(output)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT, cwd=REPO,
-                          env={**os.environ, **OFFLINE, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+                          env=venv_env(**OFFLINE))
     assert done.returncode == 0, done.stderr[-6000:]
 
     args = torch.load(output / "training_args.bin", weights_only=False)

@@ -26,6 +26,20 @@ SMALL = {
 }
 
 
+def tiny_training(tiny_model_dir, **training) -> dict:
+    """Config sections for a small run that trains the tiny model (one GRPO step, threshold 0, style direct) and
+    skips zero-shot inference; ``training`` adds to or overrides the training section."""
+    return dict(
+        models={"tiny": {"source": {"kind": "hf", "path": str(tiny_model_dir)},
+                         "generation": {"max_new_tokens": 4, "batch_size": 4}}},
+        inference={"models": [], "max_items_per_split": 4, "chunk_size": 4},
+        training={"models": ["tiny"], "thresholds": [0.0], "styles": ["direct"], "rewards": ["binary"],
+                  "seeds": [0], "max_train_items": 4, "eval_items": 2,
+                  "grpo": {"max_steps": 1, "num_generations": 2, "per_device_train_batch_size": 2,
+                           "max_completion_length": 4}, **training},
+    )
+
+
 def venv_env(**extra: str) -> dict[str, str]:
     """The environment with this interpreter's bin folder first on PATH (dvmap, accelerate, snakemake)."""
     return {**os.environ, **extra, "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}

@@ -58,7 +58,8 @@ PREDICTORS = [
 
 
 def predict_params(label):
-    """The params of a predict rule whose predictor folder is ``label``.tau~…; ``label`` is a format string."""
+    """The params of a predict rule whose predictor folder is ``label``.tau~…; ``label`` is a format string.
+    ``folder`` is the folder of the rule's outputs."""
     return dict(
         spec=lambda wildcards: json.dumps(model_entry(wildcards.model)),
         max_items=(
@@ -70,6 +71,7 @@ def predict_params(label):
         chunk=INFERENCE["chunk_size"],
         label=lambda wildcards: label.format(**wildcards),
         tau=lambda wildcards: getattr(wildcards, "tau", "none"),
+        folder=lambda wildcards, output: os.path.dirname(output[0]),
     )
 
 

@@ -1,6 +1,3 @@
-import json
-
-
 rule convert_gguf:
     output:
         directory("results/models/{model}"),
@@ -14,14 +11,6 @@ rule convert_gguf:
         "dvmap convert-gguf {params.gguf} -o {output} 2> {log}"
 
 
-PREDICT = (
-    "dvmap predict {input.eval_items} --model {wildcards.model} --model-spec {params.spec:q}"
-    " --model-path {input.model} --style {wildcards.style} {params.max_items}"
-    " --sample-seed {params.seed} --seed {wildcards.seed} --chunk-size {params.chunk}"
-    " --label {params.label} --threshold {params.tau} -o {params.folder} 2> {log}"
-)
-
-
 rule predict:
     input:
         eval_items=EVAL_FILES,
@@ -33,7 +22,6 @@ rule predict:
         ),
     params:
         **predict_params("{model}-{style}"),
-        folder="results/predictions/{model}-{style}.tau~none.seed~{seed}",
     resources:
         gpu=lambda wildcards: model_entry(wildcards.model).get("gpus", 0),
     log:
@@ -41,10 +29,13 @@ rule predict:
     conda:
         "../../envs/infer.yaml"
     shell:
-        PREDICT
+        "dvmap predict {input.eval_items} --model {wildcards.model} --model-spec {params.spec:q}"
+        " --model-path {input.model} --style {wildcards.style} {params.max_items}"
+        " --sample-seed {params.seed} --seed {wildcards.seed} --chunk-size {params.chunk}"
+        " --label {params.label} --threshold {params.tau} -o {params.folder} 2> {log}"
 
 
-rule predict_trained:
+use rule predict as predict_trained with:
     input:
         eval_items=EVAL_FILES,
         model=CHECKPOINT,
@@ -55,12 +46,5 @@ rule predict_trained:
         ),
     params:
         **predict_params("{model}-{style}-grpo-{reward}"),
-        folder="results/predictions/{model}-{style}-grpo-{reward}.tau~{tau}.seed~{seed}",
-    resources:
-        gpu=lambda wildcards: model_entry(wildcards.model).get("gpus", 0),
     log:
         "logs/predict/{model}-{style}-grpo-{reward}.tau~{tau}.seed~{seed}.log",
-    conda:
-        "../../envs/infer.yaml"
-    shell:
-        PREDICT
