@@ -17,7 +17,7 @@ import pandas as pd
 from .checkpoints import last_checkpoint, load_tokenizer, save_final
 from .errors import DvmapError
 from .io import write_tsv
-from .rewards import accuracy, make_reward
+from .rewards import logged_funcs, make_reward
 from .train_data import reward_dataset
 from .train_spec import TrainSpec, grpo_config, lora_config
 
@@ -35,14 +35,14 @@ def train_grpo(train: Path, dev: Path | None, model_path: str, output: Path, log
     from trl import GRPOTrainer
 
     output, work = Path(output), Path(f"{output}.work")
-    train_set = reward_dataset(train, spec.max_train_items, spec.seed)
-    dev_set = reward_dataset(dev, spec.eval_items, spec.seed) if dev is not None and spec.eval_items else None
+    train_set = reward_dataset(train, spec.max_train_items, spec.data_seed)
+    dev_set = reward_dataset(dev, spec.eval_items, spec.data_seed) if dev is not None and spec.eval_items else None
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(work / "tensorboard")  # kept with the model: see below
     args = grpo_config(spec, str(work))
     tokenizer = load_tokenizer(model_path, padding_side="left")
-    trainer = GRPOTrainer(model=model_path, reward_funcs=[make_reward(spec.reward, spec.reward_params), accuracy],
-                          args=args, train_dataset=train_set, eval_dataset=dev_set, processing_class=tokenizer,
-                          peft_config=lora_config(spec))
+    rewards = [make_reward(spec.reward, spec.reward_params), *logged_funcs()]  # weights: grpo_config
+    trainer = GRPOTrainer(model=model_path, reward_funcs=rewards, args=args, train_dataset=train_set,
+                          eval_dataset=dev_set, processing_class=tokenizer, peft_config=lora_config(spec))
     resume = last_checkpoint(work)
     if resume:
         log.info("resuming from %s", resume)

@@ -21,7 +21,7 @@ def train_sft(train: Path, model_path: str, output: Path, spec: TrainSpec) -> pd
     from trl import SFTTrainer
 
     output, work = Path(output), Path(f"{output}.work")
-    data = sft_dataset(train, spec.max_train_items, spec.seed)
+    data = sft_dataset(train, spec.max_train_items, spec.data_seed)
     args = sft_config(spec, str(work))
     tokenizer = load_tokenizer(model_path)
     trainer = SFTTrainer(model=model_path, args=args, train_dataset=data, processing_class=tokenizer,

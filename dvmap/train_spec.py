@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .errors import DvmapError
-from .rewards import reward_params
+from .rewards import reward_params, reward_weights
 
 #: GRPO settings for a CPU laptop (TRL's GRPOConfig keywords); config ``training.grpo`` overrides any of them.
 GRPO_DEFAULTS = {
@@ -38,6 +38,7 @@ class TrainSpec:
     reward: str = "binary"
     reward_params: dict = field(default_factory=dict)
     seed: int = 0
+    data_seed: int = 0
     max_train_items: int | None = 32
     eval_items: int = 8
     grpo: dict = field(default_factory=dict)
@@ -69,6 +70,7 @@ def train_spec(training: dict, reward: str = "binary", seed: int = 0, chat_templ
         reward=reward,
         reward_params=reward_params(reward, (training.get("reward_params") or {}).get(reward)),
         seed=int(seed),
+        data_seed=int(training.get("data_seed", default.data_seed)),
         max_train_items=training.get("max_train_items", default.max_train_items),
         eval_items=int(training.get("eval_items", default.eval_items)),
         grpo={**GRPO_DEFAULTS, **(training.get("grpo") or {})},
@@ -94,7 +96,7 @@ def _config(cls, where: str, values: dict):
 
 
 def grpo_config(spec: TrainSpec, output_dir: str):
-    """TRL's GRPOConfig for this run: the training reward with weight 1 and accuracy (logged only) with weight 0.
+    """TRL's GRPOConfig for this run, with the weights of the training reward and the logged ones (dvmap.rewards).
     Dev accuracy is evaluated after training; ``training.grpo.eval_strategy`` adds evaluations during it."""
     from trl import GRPOConfig
 
@@ -103,7 +105,7 @@ def grpo_config(spec: TrainSpec, output_dir: str):
         **_owned(spec, output_dir),
         "report_to": ["tensorboard"],
         "save_strategy": "steps",
-        "reward_weights": [1.0, 0.0],
+        "reward_weights": reward_weights(spec.reward),
         "use_vllm": spec.use_vllm,
         "vllm_mode": spec.vllm_mode,
         "vllm_gpu_memory_utilization": spec.vllm_gpu_memory_utilization,
@@ -132,9 +134,10 @@ def lora_config(spec: TrainSpec):
 
 
 def _owned(spec: TrainSpec, output_dir: str) -> dict:
-    """The settings dvmap owns in both TRL configs: folder, seeds, precision (the starting model is loaded in
-    bfloat16 with training.bf16, float32 otherwise), gradient checkpointing, CPU when there is no GPU."""
-    return {"output_dir": output_dir, "seed": spec.seed, "data_seed": spec.seed, "bf16": spec.bf16,
+    """The settings dvmap owns in both TRL configs: folder, seeds (the model's; the data order's is
+    training.data_seed), precision (the starting model is loaded in bfloat16 with training.bf16, float32
+    otherwise), gradient checkpointing, CPU when there is no GPU."""
+    return {"output_dir": output_dir, "seed": spec.seed, "data_seed": spec.data_seed, "bf16": spec.bf16,
             "gradient_checkpointing": spec.gradient_checkpointing, "use_cpu": not _cuda(),
             "model_init_kwargs": {"dtype": "bfloat16" if spec.bf16 else "float32"}}
 

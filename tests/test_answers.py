@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dvmap.answers import parse_answer
+from dvmap.answers import parse_answer, reward_answer_text, strict_answer_text
+from dvmap.errors import DvmapError
 
 # --------------------------------------------------------------------------------------------------------------
 # Fixtures: option lists where options contain each other
@@ -170,3 +171,74 @@ def test_yes_no_whole_words():
     assert parse_answer("<answer>Yes, I think so</answer>", ["Yes", "No"]) == "Yes"
     assert parse_answer("<answer>no.</answer>", ["Yes", "No"]) == "No"
     assert parse_answer("<answer>yes and no</answer>", ["Yes", "No"]) is None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# DVMap's released extractions: the evaluation's (strict protocol) and the rewards'
+# --------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("output, expected", [
+    ("<answer>Agree</answer>", "Agree"),
+    ("<reasoning>r</reasoning>\n<answer>\n  Agree strongly \n</answer>\n", "Agree strongly"),
+    ("<answer>Agree</answer> then <answer>Disagree</answer>", "Disagree"),          # the last <answer>
+    ("</answer> <answer>Agree</answer>", "Agree"),
+    ("<answer>Agree</answer> tail </answer>", "Agree"),
+    ("<answer>Agree</answer>" + "x" * 1000, "Agree"),                               # no clipping
+    ("<answer>...</answer>", "..."),                                               # no placeholder rule
+    ("<answer>Agree</answer> <answer>Disagree", None),  # after the last <answer> there is no </answer>
+    ("<answer></answer>", None),
+    ("<answer> \n </answer>", None),
+    ("<ANSWER>Agree</ANSWER>", None),                                                # case-sensitive tags
+    ("Agree", None),
+    ("", None),
+    (None, None),
+])
+def test_strict_answer_text(output, expected):
+    assert strict_answer_text(output) == expected
+
+
+@pytest.mark.parametrize("output, expected", [
+    ("<answer>Agree</answer>", "Agree"),
+    ("<answer> Agree strongly </answer>", "Agree strongly"),       # exact beats the substring "Agree"
+    ("<answer>I Agree.</answer>", "Agree"),                        # the one option inside
+    ("<answer>I Disagree</answer>", "Disagree"),                   # "Agree" is not inside "Disagree"
+    ("<answer>I Agree strongly</answer>", None),                   # "Agree" and "Agree strongly" inside
+    ("<answer>Agree or Disagree</answer>", None),
+    ("<answer>agree</answer>", None),                              # case-sensitive
+    ("<answer>AGREE STRONGLY</answer>", None),
+    ("<answer>Agree.</answer> <answer>Neither agree nor disagree</answer>", "Neither agree nor disagree"),
+    ("<answer>Agree</answer> <answer>Disagree", None),
+    ("Agree", None),                                               # no tags
+    (None, None),
+])
+def test_strict_protocol(output, expected, agree):
+    assert parse_answer(output, agree, protocol="strict") == expected
+
+
+def test_strict_and_lenient_differ():
+    assert parse_answer("<answer>agree</answer>", AGREE, protocol="lenient") == "Agree"
+    assert parse_answer("<answer>agree</answer>", AGREE, protocol="strict") is None
+    assert parse_answer("<answer>For me it is Not very important</answer>", IMPORTANT, "strict") == "Not very important"
+    assert parse_answer("<answer>Very important!</answer>", IMPORTANT, "strict") == "Very important"
+    assert parse_answer("<answer>Very important or Not at all important</answer>", IMPORTANT, "strict") is None
+    with pytest.raises(DvmapError, match="evaluation.protocol: unknown protocol 'loose'"):
+        parse_answer("<answer>Agree</answer>", AGREE, protocol="loose")
+
+
+@pytest.mark.parametrize("output, expected", [
+    ("<answer>Agree</answer>", "Agree"),
+    ("<answer>\n Agree strongly\n</answer>", "Agree strongly"),
+    ("<answer>Agree</answer> then <answer>Disagree</answer>", "Disagree"),      # the last pair
+    ("<answer>Agree</answer> <answer>Disagree", "Agree"),                        # the last complete pair
+    ("<answer>Agree</answer>" + "x" * 278, "Agree"),                              # 300 characters
+    ("<answer>Agree</answer>" + "x" * 279, None),                                 # 301: "<" falls outside
+    ("y" * 1000 + "<answer>Agree</answer>", "Agree"),
+    ("<answer>...</answer>", None),
+    ("<answer> ... </answer>", None),
+    ("<answer>....</answer>", "...."),
+    ("<answer></answer>", None),
+    ("<Answer>Agree</Answer>", None),                                             # case-sensitive tags
+    ("Agree", None),
+])
+def test_reward_answer_text(output, expected):
+    assert reward_answer_text(output) == expected

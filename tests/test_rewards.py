@@ -1,10 +1,13 @@
 """GRPO rewards (dvmap.rewards) on hand-built completions, as TRL calls them: plain strings and TRL's conversational
-form, K=4 options, exact values. Also DVMap's string-options bug (partial credit silently disabled), options as
-numpy arrays (what parquet and datasets give), reward parameters and the accuracy metric."""
+form, exact values computed by hand. dvmap's own rewards, then the release's (wvs, wvs_d, wvs_g, wvs_p) branch by
+branch, with the options as a list and as the release's comma-joined string (string_options), and on real rows of
+the release's dev set. Also options as numpy arrays (what parquet and datasets give), reward parameters, the registry
+and the accuracy metric."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +15,8 @@ import pytest
 
 from dvmap.errors import DvmapError
 from dvmap.io import read_parquet, write_parquet
-from dvmap.rewards import REWARD_PARAMS, REWARDS, accuracy, make_reward, reward_params
+from dvmap.rewards import (LOGGED, REGISTRY, REWARD_PARAMS, REWARDS, accuracy, format_bonus, logged_funcs, make_reward,
+                           reward_params, reward_weights)
 
 OPTIONS = ["Never", "Rarely", "Often", "Always"]  # K = 4; no option is a word of another
 K = len(OPTIONS)
@@ -121,7 +125,7 @@ def test_rarity_reward(form):
 def test_reward_name_and_trl_keywords(name):
     reward = make_reward(name)
     assert reward.__name__ == name
-    assert REWARDS == ("binary", "likert", "gaussian", "rarity")
+    assert REWARDS == ("binary", "likert", "gaussian", "rarity", "wvs", "wvs_d", "wvs_g", "wvs_p")
     # TRL's full keyword set, per-row golds, and the frequency column every corpus has.
     values = reward(prompts=["p", "p"], completions=["<answer>Never</answer>", "<answer>Always</answer>"],
                     completion_ids=[[1, 2], [3]], trainer_state=object(), log_extra=lambda *a: None,
@@ -140,37 +144,8 @@ def test_rewards_per_row_gold_and_options():
 
 
 # --------------------------------------------------------------------------------------------------------------
-# DVMap's string-options bug
+# options arriving in the wrong shape
 # --------------------------------------------------------------------------------------------------------------
-
-def dvmap_release_likert(predicted: str, options: str, gold: str) -> float:
-    """DVMap's released partial-credit lookup: ``options`` arrived comma-joined and the loop walked its characters,
-    so a whole option was never found and partial credit was always 0."""
-    k = len(options.split(", "))
-    pred_idx = gold_idx = None
-    for i, option in enumerate(options):  # iterates over characters
-        if option == predicted:
-            pred_idx = i
-        if option == gold:
-            gold_idx = i
-    if predicted == gold:
-        return 1.0
-    if pred_idx is None or gold_idx is None:
-        return 0.0
-    return 1 - abs(pred_idx - gold_idx) / (k - 1)
-
-
-def test_string_options_bug_disabled_partial_credit():
-    joined = ", ".join(OPTIONS)
-    # The release's lookup: an adjacent answer earns nothing; only the exact answer scores.
-    assert dvmap_release_likert("Rarely", joined, "Never") == 0.0
-    assert dvmap_release_likert("Always", joined, "Never") == 0.0
-    assert dvmap_release_likert("Never", joined, "Never") == 1.0
-    # dvmap with the options as a list gives the partial credit.
-    values = make_reward("likert")(completions=["<answer>Rarely</answer>"], options=[list(OPTIONS)], answer_index=[0])
-    assert values == pytest.approx([1 - 1 / 3 + 0.1])
-    assert values[0] - 0.1 > 0.5
-
 
 @pytest.mark.parametrize("name", REWARDS)
 def test_comma_joined_options_are_refused(name):
@@ -235,17 +210,51 @@ def test_unknown_reward_param_is_an_error_naming_it(name, key):
         reward_params(name, {key: 1.0})
 
 
+@pytest.mark.parametrize("name,key", [("wvs", "sigma"), ("wvs_d", "strings_options"), ("wvs_g", "format_weight"),
+                                      ("wvs_p", "alpha")])
+def test_unknown_release_reward_param_names_its_key(name, key):
+    with pytest.raises(DvmapError, match=rf"training\.reward_params\.{name}\.{key}\b"):
+        make_reward(name, {key: 1.0})
+
+
 def test_unknown_reward_name_is_an_error():
     with pytest.raises(DvmapError, match="unknown reward 'accuracy'"):
-        make_reward("accuracy")
+        make_reward("accuracy")  # logged, not a training reward
     with pytest.raises(DvmapError, match="unknown reward 'bianry'.*binary"):
         reward_params("bianry")
+    for name in ("WVS", "wvs-d", "WVS_p"):  # the release's names are lower case with underscores
+        with pytest.raises(DvmapError, match=f"unknown reward '{name}'.*wvs_d"):
+            reward_params(name)
+    with pytest.raises(DvmapError, match="unknown reward 'x'"):
+        reward_weights("x")
 
 
 @pytest.mark.parametrize("sigma", [0, 0.0, -0.5])
 def test_gaussian_sigma_must_be_positive(sigma):
     with pytest.raises(DvmapError, match=r"training\.reward_params\.gaussian\.sigma must be > 0"):
         make_reward("gaussian", {"sigma": sigma})
+    with pytest.raises(DvmapError, match=r"training\.reward_params\.wvs_g\.sigma must be > 0"):
+        make_reward("wvs_g", {"sigma": sigma})
+
+
+def test_release_reward_params_defaults():
+    release = {"score": 2.0, "format_score": 1.0, "string_options": False}
+    assert REWARD_PARAMS["wvs"] == REWARD_PARAMS["wvs_d"] == REWARD_PARAMS["wvs_p"] == release
+    assert REWARD_PARAMS["wvs_g"] == {**release, "sigma": 0.25}
+    assert reward_params("wvs_d", {"string_options": True}) == {**release, "string_options": True}
+    assert REWARD_PARAMS["wvs_d"]["string_options"] is False
+
+
+def test_registry():
+    """One entry per name: parameters, score function, description, weight; accuracy is logged with weight 0."""
+    assert LOGGED == ("accuracy",)
+    assert set(REGISTRY) == {*REWARDS, *LOGGED}
+    assert all(REGISTRY[name].description and REGISTRY[name].weight == 1.0 for name in REWARDS)
+    assert REGISTRY["accuracy"].weight == 0.0 and REGISTRY["accuracy"].params == {}
+    for name in REWARDS:
+        assert reward_weights(name) == [1.0, 0.0]
+    assert [f.__name__ for f in logged_funcs()] == ["accuracy"]
+    assert logged_funcs()[0](completions=["<answer>Often</answer>"], options=[OPTIONS], answer_index=[2]) == [1.0]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -260,3 +269,266 @@ def test_accuracy(form):
                       frequency=[0.5] * 5, **TRL_EXTRAS)
     assert values == [1.0, 0.0, 1.0, 0.0, 1.0]
     assert accuracy.__name__ == "accuracy"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the release's rewards: wvs, wvs_d, wvs_g, wvs_p
+# --------------------------------------------------------------------------------------------------------------
+
+#: K = 5; "Agree" lies inside "Agree strongly", not inside "Disagree" (case-sensitive). Joined with ", " it is
+#: 78 characters: "Agree strongly" and the first "Agree" at 0, "Neither…" at 23, "Disagree" at 51, the only "N" at 23.
+AGREE = ["Agree strongly", "Agree", "Neither agree nor disagree", "Disagree", "Disagree strongly"]
+REASONED = "<reasoning>Some thoughts.</reasoning>\n"  # with an answer pair: all four tags, bonus 0.8
+
+
+def release(name, texts, gold, options=OPTIONS, form="plain", frequency=None, **params):
+    """Reward ``name`` with ``params`` on ``texts``, all rows with the same options and gold."""
+    completions = [conversational(t) if form == "conversational" else t for t in texts]
+    columns = {} if frequency is None else {"frequency": [frequency] * len(texts)}
+    return make_reward(name, params)(prompts=["q"] * len(texts), completions=completions,
+                                     options=[list(options)] * len(texts), answer_index=[gold] * len(texts),
+                                     **TRL_EXTRAS, **columns)
+
+
+def test_format_bonus_counts_each_tag_once_anywhere():
+    assert format_bonus("no tags") == 0.0
+    assert format_bonus("<answer>") == format_bonus("</reasoning>") == 0.2
+    assert format_bonus("<answer>x</answer>") == 0.4
+    assert format_bonus("<answer><answer><answer>") == 0.2
+    assert format_bonus("<reasoning></reasoning><answer>") == 0.6000000000000001  # the release's float sum, not 0.6
+    assert format_bonus("<reasoning>" + "z" * 1000 + "</reasoning><answer>a</answer>") == 0.8
+    assert format_bonus("<REASONING></Reasoning><ANSWER></ANSWER>") == 0.0  # case-sensitive
+
+
+@FORMS
+@pytest.mark.parametrize("name", ["wvs", "wvs_d", "wvs_g", "wvs_p"])
+def test_release_rewards_without_an_answer_score_the_bonus(name, form):
+    texts = ["Rarely",                                       # no tags
+             "<answer></answer>",                            # empty
+             "<answer>  \n </answer>",                       # blank
+             "<answer>...</answer>",                         # the release's placeholder
+             REASONED + "<answer> ... </answer>",           # stripped to "...": all four tags
+             "<answer>Rarely",                               # no closing tag
+             "<ANSWER>Rarely</ANSWER>",                      # case-sensitive tags
+             "<answer>Rarely</answer> <answer></answer>"]    # the last pair is empty
+    assert release(name, texts, 1, form=form, frequency=0.5) == [0.0, 0.4, 0.4, 0.4, 0.8, 0.2, 0.0, 0.4]
+
+
+@FORMS
+def test_wvs(form):
+    texts = ["<answer>Rarely</answer>",                   # exactly gold: score
+             REASONED + "<answer>Rarely</answer>",       # with all four tags
+             "<answer>I would say Rarely.</answer>",      # gold the only option inside: format_score
+             "<answer>Rarely or Often</answer>",          # another option inside too
+             "<answer>Often</answer>",                    # another option: no partial credit in wvs
+             "<answer>rarely</answer>",                   # case-sensitive
+             "<answer>Sometimes</answer>"]
+    assert release("wvs", texts, 1, form=form) == [2 + 0.4, 2 + 0.8, 1 + 0.4, 0.4, 0.4, 0.4, 0.4]
+    assert release("wvs", texts[:3], 1, form=form, score=3.0, format_score=0.5) == [3.4, 3.8, 0.9]
+
+
+@FORMS
+def test_wvs_d(form):
+    texts = ["<answer>Agree</answer>",                    # exactly gold: score
+             "<answer>Disagree</answer>",                 # another exact option, Δ = 2: 1 − 2/5
+             REASONED + "<answer>Agree strongly</answer>",  # Δ = 1: 1 − 1/5
+             "<answer>I Agree.</answer>",                 # gold the only option inside: format_score
+             "<answer>I Disagree.</answer>",              # one other option inside, Δ = 2: half of 1 − 2/5
+             "<answer>Agree strongly, I think</answer>",  # gold AND one other inside: half of 1 − 1/5 (release code)
+             "<answer>I Disagree strongly.</answer>",     # two other options inside: nothing
+             "<answer>agree</answer>"]                    # case-sensitive: nothing
+    expected = [2 + 0.4, (1 - 2 / 5) + 0.4, (1 - 1 / 5) + 0.8, 1 + 0.4, 0.5 * (1 - 2 / 5) + 0.4,
+                0.5 * (1 - 1 / 5) + 0.4, 0.4, 0.4]
+    assert release("wvs_d", texts, 1, options=AGREE, form=form) == expected
+    # wvs has no partial credit for the same answers.
+    assert release("wvs", texts, 1, options=AGREE, form=form) == [2.4, 0.4, 0.8, 1.4, 0.4, 0.4, 0.4, 0.4]
+    assert release("wvs_d", texts[:4], 1, options=AGREE, score=5.0, format_score=0.25) == \
+        [5.4, (1 - 2 / 5) + 0.4, (1 - 1 / 5) + 0.8, 0.65]
+
+
+@FORMS
+def test_wvs_g(form):
+    sigma2 = 2 * 0.25 ** 2  # 0.125
+    texts = ["<answer>Rarely</answer>",                   # exactly gold: score + 1
+             REASONED + "<answer>Rarely</answer>",
+             "<answer>Often</answer>",                    # Δ = 1 of K − 1 = 3
+             "<answer>Never</answer>",                    # Δ = −1
+             "<answer>Always</answer>",                   # Δ = 2
+             "<answer>It is Rarely</answer>",             # gold the only option inside: format_score
+             "<answer>It is Often</answer>",              # one other inside: no half credit in wvs_g
+             "<answer>Rarely, Often</answer>"]
+    expected = [2 + 0.4 + 1, 2 + 0.8 + 1, math.exp(-(1 / 3) ** 2 / sigma2) + 0.4,
+                math.exp(-(1 / 3) ** 2 / sigma2) + 0.4, math.exp(-(2 / 3) ** 2 / sigma2) + 0.4, 1.4, 0.4, 0.4]
+    values = release("wvs_g", texts, 1, form=form)
+    assert values == pytest.approx(expected)
+    assert values[2] == pytest.approx(math.exp(-8 / 9) + 0.4)
+    assert values[1] == 3.8  # (2 + 0.8) + 1, the release's order
+    wide = release("wvs_g", texts[:3], 1, form=form, sigma=0.5, score=1.0)
+    assert wide == pytest.approx([1 + 0.4 + 1, 1 + 0.8 + 1, math.exp(-2 / 9) + 0.4])
+
+
+@FORMS
+def test_wvs_p(form):
+    texts = ["<answer>Agree</answer>", "<answer>Disagree</answer>", "<answer>I Agree.</answer>",
+             "<answer>I Disagree.</answer>", "<answer>Agree strongly, I think</answer>", "<answer>maybe</answer>",
+             "no answer"]
+    p = 1 - 0.25
+    expected = [2 * p + 0.4, (1 - 2 / 5) * p + 0.4, 1 * p + 0.4, 0.5 * (1 - 2 / 5) * p + 0.4,
+                0.5 * (1 - 1 / 5) * p + 0.4, 0.4, 0.0]
+    assert release("wvs_p", texts, 1, options=AGREE, form=form, frequency=0.25) == pytest.approx(expected)
+    assert release("wvs_p", texts[:1], 1, options=AGREE, frequency=0.25) == [1.9]
+    # Everyone gives the gold answer: only the bonus is left.
+    assert release("wvs_p", texts[:4], 1, options=AGREE, frequency=1.0) == [0.4] * 4
+    # Without the frequency column p = 1: wvs_d.
+    assert release("wvs_p", texts, 1, options=AGREE) == release("wvs_d", texts, 1, options=AGREE)
+
+
+def test_release_answer_in_the_last_300_characters():
+    tag = "<answer>Rarely</answer>"  # 23 characters
+    assert release("wvs", [tag + "x" * 277], 1) == [2.4]              # 300 characters: seen
+    assert release("wvs", [tag + "x" * 278], 1) == [0.4]              # 301: its "<" is clipped, the bonus remains
+    assert release("wvs", [tag + "x" * 1000], 1) == [0.4]
+    long = "<reasoning>" + "y" * 5000 + "</reasoning>\n" + tag
+    assert release("wvs", [long], 1) == [2.8]                        # tags outside the window still earn the bonus
+    assert release("wvs_d", [tag + "x" * 300 + "<answer>Often</answer>"], 1) == [(1 - 1 / 4) + 0.4]
+
+
+def test_release_last_complete_pair_wins():
+    assert release("wvs", ["<answer>Often</answer> no: <answer>Rarely</answer>"], 1) == [2.4]
+    assert release("wvs", ["<answer>Rarely</answer> no: <answer>Often</answer>"], 1) == [0.4]
+    # An unclosed last tag: the last complete pair is read (the strict evaluation would read nothing).
+    assert release("wvs", ["<answer>Rarely</answer> <answer>Often"], 1) == [2.4]
+    # Non-greedy across lines: "<answer>Often\n</answer>" is the last pair.
+    assert release("wvs_d", ["<answer>\nRarely</answer>\n<answer>Often\n</answer>"], 1) == [(1 - 1 / 4) + 0.4]
+
+
+def test_string_options_reproduce_the_release_character_walk():
+    """string_options: the options are the ", "-joined string, as the release received them."""
+    s = {"string_options": True}
+    # Exactly gold is unaffected.
+    assert release("wvs", ["<answer>Agree</answer>"], 1, options=AGREE, **s) == [2.4]
+    assert release("wvs_g", ["<answer>Agree</answer>"], 1, options=AGREE, **s) == [3.4]
+    # Gold inside a sentence: other characters of the joined string (" ", "I", …) are inside too.
+    assert release("wvs", ["<answer>I Agree.</answer>"], 1, options=AGREE, **s) == [0.4]
+    assert release("wvs_d", ["<answer>I Agree.</answer>"], 1, options=AGREE, **s) == [0.4]
+    # An exact wrong option: closeness from character offsets in 78 characters; "Agree" is first found at 0,
+    # inside "Agree strongly", so answering "Agree strongly" costs nothing.
+    assert release("wvs_d", ["<answer>Disagree</answer>"], 1, options=AGREE, **s) == [(1 - 51 / 78) + 0.4]
+    assert release("wvs_d", ["<answer>Agree strongly</answer>"], 1, options=AGREE, **s) == [(1 - 0 / 78) + 0.4]
+    # Any substring of the joined string counts as an option.
+    assert release("wvs_d", ["<answer>gree, Neith</answer>"], 1, options=AGREE, **s) == [(1 - 17 / 78) + 0.4]
+    assert release("wvs_d", ["<answer>gree, Neith</answer>"], 1, options=AGREE) == [0.4]
+    # Exactly one character of the joined string inside the answer: the "N" at 23 earns half credit.
+    assert release("wvs_d", ["<answer>N!</answer>"], 1, options=AGREE, **s) == [0.5 * (1 - 23 / 78) + 0.4]
+    assert release("wvs_p", ["<answer>N!</answer>"], 1, options=AGREE, frequency=0.5, **s) == \
+        [0.5 * (1 - 23 / 78) * 0.5 + 0.4]
+    # wvs_g: offsets 7 (Rarely) and 15 (Often) in "Never, Rarely, Often, Always" (28 characters, K − 1 = 27).
+    assert release("wvs_g", ["<answer>Often</answer>"], 1, **s) == \
+        pytest.approx([math.exp(-(8 / 27) ** 2 / 0.125) + 0.4])
+
+
+def test_string_options_with_one_character_options():
+    """With one-character options the release's character walk finds whole options again."""
+    digits = ["1", "2", "3"]  # joined: "1, 2, 3"
+    s = {"string_options": True}
+    assert release("wvs", ["<answer>(2)</answer>"], 1, options=digits, **s) == [1.4]
+    assert release("wvs", ["<answer>2 points</answer>"], 1, options=digits) == [1.4]
+    assert release("wvs", ["<answer>2 points</answer>"], 1, options=digits, **s) == [0.4]  # " " is in "1, 2, 3"
+    assert release("wvs_d", ["<answer>3</answer>"], 1, options=digits) == [(1 - 1 / 3) + 0.4]
+    assert release("wvs_d", ["<answer>3</answer>"], 1, options=digits, **s) == [(1 - 3 / 7) + 0.4]
+
+
+def test_release_rewards_with_numpy_options_and_per_row_data():
+    options = [np.array(AGREE, dtype=object), np.array(OPTIONS), np.array(AGREE, dtype=object)]
+    completions = ["<answer>Disagree</answer>", conversational("<answer>Rarely</answer>"), "<answer>I Agree</answer>"]
+    frequency = np.array([0.5, 0.1, 0.2])
+    assert make_reward("wvs_p")(completions=completions, options=options, answer_index=np.array([1, 1, 1]),
+                                frequency=frequency) == pytest.approx([(1 - 2 / 5) * 0.5 + 0.4, 2 * 0.9 + 0.4,
+                                                                       1 * 0.8 + 0.4])
+    assert make_reward("wvs_d", {"string_options": True})(completions=completions, options=options,
+                                                          answer_index=[1, 1, 1]) == [(1 - 51 / 78) + 0.4, 2.4, 0.4]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the release's rewards on the release's dev set
+# --------------------------------------------------------------------------------------------------------------
+
+RELEASE_DEV = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "dvmap_release" / "dev.parquet"
+
+
+@pytest.fixture(scope="module")
+def dev_rows():
+    if not RELEASE_DEV.is_file():
+        pytest.skip(f"{RELEASE_DEV} is absent")
+    frame = pd.read_parquet(RELEASE_DEV, columns=["Q_id", "frequency", "Options", "answer"])
+    frame["options"] = frame["Options"].str.split(", ")
+    assert (frame["options"].str.join(", ") == frame["Options"]).all(), "the split must give back Options"
+    frame["gold"] = [opts.index(a) for opts, a in zip(frame["options"], frame["answer"])]
+    return frame
+
+
+def score_rows(frame, name, texts, **params):
+    return np.array(make_reward(name, params)(completions=list(texts), options=frame["options"].tolist(),
+                                              answer_index=frame["gold"].tolist(),
+                                              frequency=frame["frequency"].tolist()))
+
+
+def test_string_options_on_the_release_dev_set(dev_rows):
+    """What splitting Options into a list changes, on every row of the release's dev set."""
+    rows = dev_rows
+    assert len(rows) == 7183
+    listed, joined = {}, {"string_options": True}
+    sentence = [f"{REASONED}<answer>I choose {a}.</answer>" for a in rows["answer"]]
+    exact = [f"{REASONED}<answer>{a}</answer>" for a in rows["answer"]]
+    # The next option after gold (the one before for the last option).
+    wrong = [opts[g + 1] if g + 1 < len(opts) else opts[g - 1] for opts, g in zip(rows["options"], rows["gold"])]
+    rows = rows.assign(wrong=wrong)
+    exact_wrong = [f"{REASONED}<answer>{w}</answer>" for w in wrong]
+    contained = rows["answer"].isin(["Agree strongly", "Disagree strongly"])  # "Agree"/"Disagree" lie inside them
+    assert contained.sum() == 71 + 53
+
+    # Exactly gold scores the same either way.
+    for name, value in [("wvs", 2.8), ("wvs_d", 2.8), ("wvs_g", 3.8)]:
+        assert (score_rows(rows, name, exact, **listed) == value).all()
+        assert (score_rows(rows, name, exact, **joined) == value).all()
+
+    # Gold inside a sentence: format_score with lists wherever no other option lies inside gold; never with the
+    # string, whose every character but the gold is an "other option".
+    wvs_list, wvs_string = score_rows(rows, "wvs", sentence, **listed), score_rows(rows, "wvs", sentence, **joined)
+    assert (wvs_list == 1.8).sum() == 7183 - 124 and (wvs_list[contained] == 0.8).all()
+    assert (wvs_string == 0.8).all()
+    d_list, d_string = score_rows(rows, "wvs_d", sentence, **listed), score_rows(rows, "wvs_d", sentence, **joined)
+    # Q36 "Agree strongly": gold and "Agree" (Δ = 1 of K = 5) inside: half credit, the release's branch.
+    assert d_list[contained] == pytest.approx(0.5 * (1 - 1 / 5) + 0.8)
+    assert (d_list[~contained] == 1.8).all() and (d_string == 0.8).all()
+
+    # An exact wrong option Δ = 1 away: 1 − 1/K with lists; character offsets with the string.
+    k = rows["options"].str.len().to_numpy()
+    d_list = score_rows(rows, "wvs_d", exact_wrong, **listed)
+    d_string = score_rows(rows, "wvs_d", exact_wrong, **joined)
+    assert d_list == pytest.approx(1 - 1 / k + 0.8)
+    assert (d_list != d_string).all()
+    assert set(d_list.round(12)) == {round(1 - 1 / 3 + 0.8, 12), round(1 - 1 / 4 + 0.8, 12), round(1 - 1 / 5 + 0.8, 12)}
+    assert len(set(d_string.round(12))) > 20
+    # Full closeness for a wrong answer only where it is found at gold's offset: Q36 "Agree strongly" → "Agree".
+    assert (d_string == 1.8).sum() == 71
+    cases = [  # Q_id, gold, wrong answer, wvs_d with lists, wvs_d with the joined string
+        ("Q36", "Agree strongly", "Agree", 1 - 1 / 5, 1 - 0 / 78),             # "Agree" found inside gold at 0
+        ("Q112", "Low", "Medium", 1 - 1 / 3, 1 - 5 / 17),                       # "Low, Medium, High"
+        ("Q112", "High", "Medium", 1 - 1 / 3, 1 - 8 / 17),
+        ("Q27", "Agree", "Disagree", 1 - 1 / 4, 1 - 7 / 50),                    # offsets 16 and 23 of 50
+        ("Q1", "Very important", "Rather important", 1 - 1 / 4, 1 - 16 / 74),  # 0 and 16 of 74
+    ]
+    for q_id, gold, answer, by_list, by_string in cases:
+        at = ((rows["Q_id"] == q_id) & (rows["answer"] == gold)).to_numpy()
+        assert at.any() and (rows["wrong"][at] == answer).all()
+        assert d_list[at] == pytest.approx(by_list + 0.8)
+        assert d_string[at] == pytest.approx(by_string + 0.8)
+        p = 1 - rows["frequency"][at].to_numpy()
+        assert score_rows(rows[at], "wvs_p", np.array(exact_wrong)[at], **joined) == pytest.approx(by_string * p + 0.8)
+    # wvs_g, Q112 "Low" answered "Medium": Δ = 1 of K − 1 = 2, or 5 characters of 16.
+    at = ((rows["Q_id"] == "Q112") & (rows["answer"] == "Low")).to_numpy()
+    g_list = score_rows(rows[at], "wvs_g", np.array(exact_wrong)[at], **listed)
+    g_string = score_rows(rows[at], "wvs_g", np.array(exact_wrong)[at], **joined)
+    assert g_list == pytest.approx(math.exp(-(1 / 2) ** 2 / 0.125) + 0.8)
+    assert g_string == pytest.approx(math.exp(-(5 / 16) ** 2 / 0.125) + 0.8)

@@ -390,6 +390,33 @@ def test_unknown_reward_param_in_training_section():
     assert train_spec({"reward_params": {"likert": {"alpha": 2}}}, "binary", 0).reward_params == {"format_weight": 0.1}
 
 
+def test_training_sample_follows_data_seed_not_the_model_seed(corpus, tiny_model_dir, tmp_path, monkeypatch):
+    """training.data_seed draws the training sample and orders the data; the model seed does neither."""
+    import trl
+
+    from dvmap.grpo import train_grpo
+    from dvmap.train_spec import grpo_config, train_spec
+
+    drawn = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(model, args, train_dataset, **kwargs):
+        drawn[args.seed] = (train_dataset["answer_index"], train_dataset["options"], args.data_seed)
+        raise Stop
+
+    monkeypatch.setattr(trl, "GRPOTrainer", capture)
+    for seed in (1, 2):
+        spec = train_spec({"max_train_items": 5, "data_seed": 7}, "binary", seed)
+        with pytest.raises(Stop):
+            train_grpo(corpus["train"], None, str(tiny_model_dir), tmp_path / f"out{seed}", tmp_path / "log.tsv",
+                       spec)
+    assert drawn[1] == drawn[2] and drawn[1][2] == 7
+    other = grpo_config(train_spec({"data_seed": 8}, "binary", 1), str(tmp_path / "w"))
+    assert other.seed == 1 and other.data_seed == 8
+
+
 # --------------------------------------------------------------------------------------------------------------
 # 5. accelerate and DeepSpeed
 # --------------------------------------------------------------------------------------------------------------
@@ -472,10 +499,11 @@ def test_paper_recipe_validates_and_gives_the_papers_batch(tmp_path):
     recipe = yaml.safe_load((REPO / "config" / "recipes" / "dvmap_qwen3_4b.yaml").read_text())
     update_config(config, recipe)  # how snakemake layers --configfile files: a deep merge
     assert config["training"]["reward_params"]["binary"] == {"format_weight": 0.1}, "config.yaml's keys survive"
+    assert config["training"]["rewards"] == ["wvs"]
     validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
 
     training_ = config["training"]
-    spec_ = train_spec(training_, "binary", 0, {"enable_thinking": False})
+    spec_ = train_spec(training_, "wvs", 0, {"enable_thinking": False})
     assert spec_.grpo["num_generations"] == 8
     assert spec_.bf16 is True and spec_.use_vllm is True and spec_.gradient_checkpointing is True
     assert spec_.chat_template_kwargs == {"enable_thinking": False}
