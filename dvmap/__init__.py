@@ -17,5 +17,9 @@ ATTRIBUTES = (
     "Common Language",
 )
 
+#: Default of data.required_attributes: respondents lacking any of these are dropped. No row of DVMap's released
+#: dev and test splits has "Not Answered" in either, while every other attribute has some (see the README).
+REQUIRED_ATTRIBUTES = ("Life Stage", "Income Bracket")
+
 #: Category used for a missing demographic value.
 NOT_ANSWERED = "Not Answered"

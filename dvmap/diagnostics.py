@@ -7,20 +7,29 @@ import pandas as pd
 import pyarrow as pa
 
 from .io import to_frame
+from .items import tied_pairs
 
 COLUMNS = ["section", "key", "country", "category", "metric", "value"]
 
 
-def diagnostics(stats: pa.Table, kept: pa.Table, profile_sizes: pd.Series) -> pd.DataFrame:
+def diagnostics(stats: pa.Table, kept: pa.Table, profile_sizes: pd.Series, dropped: pd.DataFrame | None = None
+                ) -> pd.DataFrame:
     """A tidy table (section, key, country, category, metric, value) of one threshold's filter effect.
 
     Sections: ``summary`` (rows, profiles, respondents kept; singleton share), ``question_country`` (answer entropy
     of the full and kept data, Jensen–Shannon divergence between them), ``attribute`` (category shares of answers
-    before and after). ``profile_sizes`` maps profile_id to its number of respondents.
+    before and after), ``ties`` (kept pairs per country whose modal answer is tied: splits.ties drops or draws
+    them), and, given the respondents' ``dropped`` report, ``respondent_filter`` (respondents per country and how
+    many lacked each required attribute). ``profile_sizes`` maps profile_id to its number of respondents.
     """
     full = to_frame(stats)
     keep = to_frame(kept)
     rows = []
+    if dropped is not None:
+        for record in dropped.itertuples(index=False):
+            rows.append(("respondent_filter", record.attribute, record.country, "", "dropped", record.dropped))
+        for country, total in dropped.groupby("country", sort=True)["respondents"].first().items():
+            rows.append(("respondent_filter", "", country, "", "respondents", total))
 
     kept_profiles = keep["profile_id"].unique()
     sizes = profile_sizes.reindex(kept_profiles)
@@ -43,6 +52,10 @@ def diagnostics(stats: pa.Table, kept: pa.Table, profile_sizes: pd.Series) -> pd
             ("question_country", qid, country, "", "entropy_kept", _entropy(dist_kept)),
             ("question_country", qid, country, "", "jsd", _jsd(dist_full, dist_kept)),
         ]
+
+    tied = tied_pairs(kept)
+    for country, count in pd.Series(tied).groupby(keep["Country"].astype(str).to_numpy(), sort=True).sum().items():
+        rows.append(("ties", "", country, "", "tied_pairs", int(count)))
 
     for attribute in [c for c in full.columns if c not in STAT_COLUMNS]:
         before = full.groupby(attribute)["n"].sum()

@@ -55,6 +55,28 @@ def build_respondents(
     return table
 
 
+def drop_incomplete(table: pd.DataFrame, required: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Drop respondents whose value of any ``required`` attribute is "Not Answered" (DVMap's release has no such
+    respondent for Life Stage or Income Bracket). Returns the kept table and, per country, how many respondents
+    there were and how many lacked each required attribute (``attribute`` "any": how many were dropped)."""
+    unknown = [a for a in required if a not in table.columns]
+    if unknown:
+        raise DvmapError(f"data.required_attributes: {unknown} are not attributes of the respondents table "
+                         "(check the attribute map, and data.absent_attributes: drop removes an attribute)")
+    missing = {a: (table[a] == NOT_ANSWERED).to_numpy() for a in required}
+    dropped = np.logical_or.reduce(list(missing.values())) if required else np.zeros(len(table), dtype=bool)
+    country = table["Country"].astype(str).to_numpy() if "Country" in table else np.full(len(table), "")
+    counts = pd.DataFrame({"country": country, "respondents": 1, "any": dropped,
+                           **{a: m for a, m in missing.items()}})
+    report = counts.groupby("country", sort=True).sum().reset_index()
+    report = report.melt(id_vars=["country", "respondents"], var_name="attribute", value_name="dropped")
+    if dropped.all():
+        raise DvmapError(f"data.required_attributes {required}: every respondent lacks one of them")
+    if dropped.any():
+        log.info("dropped %d of %d respondents lacking %s", dropped.sum(), len(table), " or ".join(required))
+    return table[~dropped].reset_index(drop=True), report[["country", "attribute", "respondents", "dropped"]]
+
+
 def _attribute_policies(absent: str | dict[str, str], attribute_map: dict) -> dict[str, str]:
     if isinstance(absent, str):
         absent = {name: absent for name in attribute_map}

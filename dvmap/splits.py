@@ -15,22 +15,29 @@ import pyarrow.compute as pc
 from .archetypes import MAJORITY, select_archetypes
 from .catalog import Question
 from .errors import DvmapError
-from .items import add_frequency, items_from_archetypes
+from .items import add_frequency, items_from_archetypes, sample_items
 
 CORPUS_SPLITS = ("train", "dev", "test")
 BENCHMARK_SPLITS = ("cross_demographic", "cross_country", "cross_value")
 PARTITIONS = CORPUS_SPLITS + ("cross_demographic",)
+#: The split of profiles whose country is neither a corpus country nor held out (splits.corpus_countries).
+UNUSED = "unused"
 
 
-def assign_profiles(stats: pa.Table, fractions: dict[str, float], heldout_countries: list[str], seed: int
-                    ) -> pd.DataFrame:
-    """profile_id, Country, split for every profile; held-out countries' profiles get 'cross_country'."""
+def assign_profiles(stats: pa.Table, fractions: dict[str, float], heldout_countries: list[str], seed: int,
+                    corpus_countries: list[str] | None = None) -> pd.DataFrame:
+    """profile_id, Country, split for every profile; held-out countries' profiles get 'cross_country'; with
+    ``corpus_countries``, the profiles of countries in neither list get 'unused' and enter no split."""
     profiles = (stats.select(["profile_id", "Country"]).to_pandas().astype(str)
                 .drop_duplicates().sort_values("profile_id").reset_index(drop=True))
-    unknown = sorted(set(heldout_countries) - set(profiles["Country"]))
-    if unknown:
-        raise DvmapError(f"splits.heldout_countries: {unknown} not among the data's countries "
-                         f"{sorted(profiles['Country'].unique())}")
+    countries = sorted(profiles["Country"].unique())
+    for key, listed in (("heldout_countries", heldout_countries), ("corpus_countries", corpus_countries or [])):
+        unknown = sorted(set(listed) - set(countries))
+        if unknown:
+            raise DvmapError(f"splits.{key}: {unknown} not among the data's countries {countries}")
+    both = sorted(set(heldout_countries) & set(corpus_countries or []))
+    if both:
+        raise DvmapError(f"splits.corpus_countries and splits.heldout_countries both list {both}")
     missing = [p for p in PARTITIONS if p not in fractions]
     if missing or any(fractions[p] < 0 for p in PARTITIONS) or not np.isclose(sum(fractions[p] for p in PARTITIONS), 1):
         raise DvmapError(f"splits.fractions must give {list(PARTITIONS)} as non-negative shares summing to 1, "
@@ -39,6 +46,9 @@ def assign_profiles(stats: pa.Table, fractions: dict[str, float], heldout_countr
     split = pd.Series("cross_country", index=profiles.index, dtype=object)
     for country, group in profiles.groupby("Country", sort=True):
         if country in heldout_countries:
+            continue
+        if corpus_countries is not None and country not in corpus_countries:
+            split[group.index] = UNUSED
             continue
         shuffled = group.index.to_numpy()[rng.permutation(len(group))]
         bounds = np.round(np.cumsum([fractions[p] for p in PARTITIONS]) * len(group)).astype(int)
@@ -49,18 +59,20 @@ def assign_profiles(stats: pa.Table, fractions: dict[str, float], heldout_countr
 
 
 def benchmark_items(stats: pa.Table, assignment: pd.DataFrame, catalog: dict[str, Question],
-                    heldout_questions: list[str], consensus_tau: float | str | None, data_source: str
+                    heldout_questions: list[str], consensus_tau: float | str | None, data_source: str,
+                    ties: str = "drop", seed: int = 0, max_items: dict[str, int | None] | None = None
                     ) -> dict[str, pd.DataFrame]:
-    """The three benchmark splits. Labels are modal answers; the consensus filter applies only if a tau is given."""
+    """The three benchmark splits. Labels are modal answers (ties follow ``ties``); the consensus filter applies
+    only if a tau is given; ``max_items`` caps a split at a seeded sample of that many items."""
     _check_questions(heldout_questions, stats)
     pairs = select_archetypes(stats, MAJORITY if consensus_tau is None else consensus_tau)
-    items = items_from_archetypes(pairs, catalog, split="", data_source=data_source)
+    items = items_from_archetypes(pairs, catalog, split="", data_source=data_source, ties=ties, seed=seed)
     split_of = items["profile_id"].map(assignment.set_index("profile_id")["split"])
     heldout_q = items["question_id"].isin(heldout_questions)
     selections = {
         "cross_demographic": (split_of == "cross_demographic") & ~heldout_q,
         "cross_country": (split_of == "cross_country") & ~heldout_q,
-        "cross_value": (split_of != "cross_country") & heldout_q,
+        "cross_value": split_of.isin(PARTITIONS) & heldout_q,
     }
     out = {}
     for name, keep in selections.items():
@@ -68,15 +80,17 @@ def benchmark_items(stats: pa.Table, assignment: pd.DataFrame, catalog: dict[str
         if part.empty:
             raise DvmapError(f"benchmark split {name!r} is empty: check splits.heldout_countries, "
                              "splits.heldout_questions and splits.fractions")
+        part = sample_items(part, (max_items or {}).get(name), seed)
         out[name] = add_frequency(part).reset_index(drop=True)
     check_leakage(out)
     return out
 
 
 def corpus_items(archetypes: pa.Table, assignment: pd.DataFrame, catalog: dict[str, Question],
-                 heldout_questions: list[str], data_source: str, tau_label: str) -> dict[str, pd.DataFrame]:
+                 heldout_questions: list[str], data_source: str, tau_label: str, ties: str = "drop", seed: int = 0
+                 ) -> dict[str, pd.DataFrame]:
     """Corpus train/dev/test of one threshold: its archetypes on seen countries and seen questions."""
-    items = items_from_archetypes(archetypes, catalog, split="", data_source=data_source)
+    items = items_from_archetypes(archetypes, catalog, split="", data_source=data_source, ties=ties, seed=seed)
     split_of = items["profile_id"].map(assignment.set_index("profile_id")["split"])
     out = {}
     for name in CORPUS_SPLITS:

@@ -333,7 +333,8 @@ def test_per_country_files_equal_pooled_file(tmp_path, catalog, survey, codes, c
 
     # Same through the CLI.
     out = tmp_path / "out.parquet"
-    rc, err = run_cli(["respondents", *parts, "-o", out, "--attribute-map", tmp_path / "map.yaml"], capsys)
+    rc, err = run_cli(["respondents", *parts, "-o", out, "--attribute-map", tmp_path / "map.yaml",
+                       "--required-attributes"], capsys)  # keep everyone, as build_respondents does
     assert rc == 0, err
     pd.testing.assert_frame_equal(comparable(pd.read_parquet(out)), comparable(pooled))
 

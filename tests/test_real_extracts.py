@@ -5,10 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from dvmap import ATTRIBUTES, NOT_ANSWERED, REQUIRED_ATTRIBUTES
 from dvmap.attribute_map import load_attribute_map
 from dvmap.catalog import load_catalog
 from dvmap.errors import DvmapError
-from dvmap.respondents import build_respondents
+from dvmap.respondents import build_respondents, drop_incomplete
 
 from .conftest import RELEASE, WVS7, require_shared
 
@@ -53,3 +54,22 @@ def test_absent_variables_are_an_error_unless_configured():
 def test_country_names_follow_dvmap():
     names = {iso3: ingest(iso3)["Country"].unique().tolist() for iso3 in ["USA", "KOR"]}
     assert names == {"USA": ["United States of America"], "KOR": ["Republic of Korea"]}
+
+
+def test_required_attributes_default_follows_the_release():
+    """data.required_attributes' default: no released dev row lacks Life Stage or Income Bracket, while the
+    attributes DVMap kept missing values of have some; on a real extract the filter drops the respondents
+    without age or income and says so per attribute."""
+    dev = pd.read_parquet(require_shared(RELEASE / "dev.parquet"))
+    missing = {a: int((dev[a] == NOT_ANSWERED).sum()) for a in ATTRIBUTES}
+    assert all(missing[a] == 0 for a in REQUIRED_ATTRIBUTES)
+    for attribute in ["Marital Status", "Has Children", "Education Level", "Occupation", "Work Nature", "Religion"]:
+        assert missing[attribute] > 0, attribute
+
+    respondents = ingest("USA")
+    kept, report = drop_incomplete(respondents, list(REQUIRED_ATTRIBUTES))
+    lacking = (respondents["Life Stage"] == NOT_ANSWERED) | (respondents["Income Bracket"] == NOT_ANSWERED)
+    assert 0 < lacking.sum() < len(respondents) and len(kept) == len(respondents) - lacking.sum()
+    counts = report.set_index("attribute")["dropped"].to_dict()
+    assert counts["any"] == lacking.sum()
+    assert counts["Income Bracket"] == (respondents["Income Bracket"] == NOT_ANSWERED).sum()

@@ -18,7 +18,8 @@ rule respondents:
     input:
         respondent_inputs,
     output:
-        "results/respondents.parquet",
+        respondents="results/respondents.parquet",
+        dropped="results/respondents_dropped.tsv",
     params:
         args=respondents_args(),
     log:
@@ -26,7 +27,8 @@ rule respondents:
     conda:
         "../../envs/data.yaml"
     shell:
-        "dvmap respondents {input:q} -o {output} {params.args} 2> {log}"
+        "dvmap respondents {input:q} -o {output.respondents} --dropped-report {output.dropped}"
+        " {params.args} 2> {log}"
 
 
 rule archetype_stats:
@@ -65,6 +67,7 @@ rule diagnostics:
         stats="results/archetypes/stats.parquet",
         archetypes="results/archetypes/tau~{tau}/archetypes.parquet",
         respondents="results/respondents.parquet",
+        dropped="results/respondents_dropped.tsv",
     output:
         tsv="results/diagnostics/tau~{tau}/diagnostics.tsv",
         plot=report(
@@ -81,7 +84,7 @@ rule diagnostics:
         "../../envs/data.yaml"
     shell:
         "dvmap diagnostics {input.stats} {input.archetypes} --respondents {input.respondents}"
-        " --tau {wildcards.tau} -o {output.tsv} --plot {output.plot} {params.catalog} 2> {log}"
+        " --dropped {input.dropped} --tau {wildcards.tau} -o {output.tsv} --plot {output.plot} {params.catalog} 2> {log}"
 
 
 rule sweep:
