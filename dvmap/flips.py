@@ -3,6 +3,8 @@ attribute of a profile is swapped (default Income Bracket: Low income <-> High i
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
@@ -11,6 +13,7 @@ from .errors import DvmapError
 from .items import attribute_columns
 
 FLIP_SPLIT = "flip"
+log = logging.getLogger(__name__)
 
 
 def flip_items(items: pd.DataFrame, attribute: str, values: tuple[str, str]) -> pd.DataFrame:
@@ -24,11 +27,26 @@ def flip_items(items: pd.DataFrame, attribute: str, values: tuple[str, str]) -> 
     if chosen.empty:
         raise DvmapError(f"evaluation.flip.values: no item has {attribute} {first!r} or {second!r}")
     chosen["source_item_id"] = chosen["item_id"]
+    if "release_prompt" in chosen:
+        chosen["release_prompt"] = _flip_text(chosen, attribute, {first: second, second: first})
     chosen[attribute] = chosen[attribute].map({first: second, second: first})
     chosen["profile_id"] = profile_ids(chosen[attribute_columns(items)]).to_pylist()
     chosen["item_id"] = chosen["source_item_id"] + "|flip"
     chosen["split"] = FLIP_SPLIT
     return chosen.reset_index(drop=True)
+
+
+def _flip_text(chosen: pd.DataFrame, attribute: str, swap: dict[str, str]) -> list[str | None]:
+    """DVMap's own prompts (imported releases) with the attribute's value swapped where it is written. A prompt
+    that does not name the value exactly once cannot be flipped: it becomes null, so that the release prompt style
+    refuses the item rather than describe the original person."""
+    texts = [text.replace(value, swap[value]) if isinstance(text, str) and text.count(value) == 1 else None
+             for text, value in zip(chosen["release_prompt"], chosen[attribute])]
+    unflipped = sum(t is None for t in texts)
+    if unflipped:
+        log.warning("%d of %d release prompts do not name %s exactly once; they are left out of the flipped items",
+                    unflipped, len(texts), attribute)
+    return texts
 
 
 def flip_rates(original: pd.DataFrame, flipped: pd.DataFrame, flipped_items: pd.DataFrame) -> pd.DataFrame:

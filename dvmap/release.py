@@ -103,3 +103,34 @@ def export_release(items: pd.DataFrame, with_data_source: bool = True) -> pd.Dat
     if with_data_source:
         out["data_source"] = items["data_source"]
     return out.reset_index(drop=True)
+
+
+#: The columns of DVMap's released parquet files, in their order, with their Arrow types; the fork export
+#: (:func:`dvmap_verl_layout`) differs only in ``Options``, a list of strings there.
+RELEASE_SCHEMA = pa.schema([(c, pa.float64() if c == "frequency" else pa.string())
+                            for c in [*RELEASE_COLUMNS, "data_source"]])
+DVMAP_VERL_SCHEMA = RELEASE_SCHEMA.set(RELEASE_SCHEMA.get_field_index("Options"),
+                                       pa.field("Options", pa.list_(pa.string())))
+
+
+def dvmap_verl_layout(corpus: pd.DataFrame) -> pa.Table:
+    """A prompt corpus in the layout DVMap's veRL fork trains on: DVMap's release columns (see
+    :func:`export_release`) with ``prompt`` the user message text (the fork adds its own system message) and
+    ``Options`` a list of strings; its reward manager reads the top-level ``answer``, ``Options`` and ``frequency``."""
+    missing = [c for c in ("prompt", "options", "answer", "frequency", "data_source") if c not in corpus.columns]
+    if missing:
+        raise DvmapError(f"missing column(s) {missing}; expected a prompt corpus from `dvmap prompts`")
+    out = export_release(corpus)
+    out["prompt"] = [_user_text(messages, i) for i, messages in enumerate(corpus["prompt"])]
+    out["Options"] = [[str(o) for o in options] for options in corpus["options"]]
+    try:
+        return pa.Table.from_pandas(out, schema=DVMAP_VERL_SCHEMA, preserve_index=False).replace_schema_metadata(None)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DvmapError(f"cannot write the DVMap veRL layout ({exc})") from exc
+
+
+def _user_text(messages, row: int) -> str:
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    if len(users) != 1:
+        raise DvmapError(f"prompt of row {row}: expected one user message, found {len(users)}")
+    return users[0]

@@ -281,6 +281,17 @@ def test_flip_items_swaps_only_the_attribute(flip_source):
     assert set(flip_source["split"]) == {"test"}
 
 
+def test_flip_items_rewrite_the_release_prompt(flip_source):
+    """Imported release items keep DVMap's own prompt (style release): the flipped value is written into it."""
+    items = flip_source.assign(release_prompt=[f"Your income level is '{v}'. Question {q}?" for v, q in
+                                               zip(flip_source["Income Bracket"], flip_source["question_id"])])
+    flipped = flip_items(items, "Income Bracket", (LOW, HIGH))
+    assert flipped["release_prompt"].tolist() == [f"Your income level is '{v}'. Question {q}?" for v, q in
+                                                  zip(flipped["Income Bracket"], flipped["question_id"])]
+    twice = items.assign(release_prompt=[f"{v} and {v}" for v in items["Income Bracket"]])
+    assert flip_items(twice, "Income Bracket", (LOW, HIGH))["release_prompt"].isna().all()
+
+
 def test_flip_items_profile_matches_an_existing_twin():
     # two profiles identical but for income: flipping one gives the other's profile id
     items = item_table([{"Income Bracket": LOW, "question_id": "q1"}, {"Income Bracket": HIGH, "question_id": "q1"}],

@@ -18,7 +18,16 @@ from dvmap.attribute_map import load_attribute_map
 from dvmap.catalog import Question, load_catalog
 from dvmap.cli import main
 from dvmap.errors import DvmapError
-from dvmap.release import RELEASE_COLUMNS, export_release, import_part, parse_options, read_release
+from dvmap.io import write_parquet
+from dvmap.prompts import prompt_corpus
+from dvmap.release import (
+    RELEASE_COLUMNS,
+    dvmap_verl_layout,
+    export_release,
+    import_part,
+    parse_options,
+    read_release,
+)
 from dvmap.respondents import build_respondents
 from dvmap.splits import assign_profiles, corpus_items
 from dvmap.synth import write_synthetic_sav
@@ -307,3 +316,67 @@ def test_export_then_import_own_corpus(tmp_path, catalog):
                    "category", "question", "split", "data_source"):
         assert list(back[column]) == list(train[column]), column
     assert [list(o) for o in back["options"]] == [list(o) for o in train["options"]]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The export DVMap's veRL fork trains on
+# --------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(not DEV_PARQUET.exists(), reason=f"{DEV_PARQUET} not present")
+@pytest.mark.parametrize("style", ["release", "structured_cot"])
+def test_dvmap_verl_export_has_the_released_schema(tmp_path, catalog, style):
+    """Same column names in the same order and the same Arrow types as the released dev.parquet, apart from
+    Options (a list of strings); prompt is the user message (the fork adds its own system message)."""
+    released = pq.read_schema(DEV_PARQUET)
+    original = pd.read_parquet(DEV_PARQUET).head(300)
+    corpus = prompt_corpus(import_part(original, "dev", catalog, "dev"), style)
+    path = tmp_path / "dev.parquet"
+    write_parquet(dvmap_verl_layout(corpus), path)
+    schema = pq.read_schema(path)
+    assert schema.names == released.names
+    for field in released:
+        exported = schema.field(field.name).type
+        if field.name == "Options":
+            assert pa.types.is_list(exported) and exported.value_type == pa.string(), exported
+        else:
+            assert exported == field.type, (field.name, exported, field.type)
+    back = pd.read_parquet(path)
+    assert [list(o) for o in back["Options"]] == [s.split(", ") for s in original["Options"]]
+    users = [p[1]["content"] for p in corpus["prompt"]]
+    assert back["prompt"].tolist() == users
+    if style == "release":  # the release's own prompt text comes back unchanged
+        assert back["prompt"].tolist() == original["prompt"].tolist()
+    for column in ("Q_id", *ATTRIBUTES, "frequency", "Category", "Question", "answer", "data_source"):
+        assert back[column].tolist() == original[column].tolist(), column
+    # what the fork's reward manager reads from each row: the answer among the options, and a float frequency
+    row = pq.read_table(path).slice(0, 1).to_pylist()[0]
+    assert row["answer"] in row["Options"] and isinstance(row["frequency"], float)
+
+
+def test_cli_prompts_writes_the_fork_export(tmp_path, release_dir):
+    corpus_dir = tmp_path / "corpus"
+    assert main(["-q", "import-release", str(release_dir), "--corpus-dir", str(corpus_dir)]) == 0
+    train = corpus_dir / "train.parquet"
+    assert main(["-q", "prompts", str(train), "--style", "direct", "-o", str(tmp_path / "direct"),
+                 "--dvmap-verl-dir", str(tmp_path / "fork")]) == 0
+    table = pq.read_table(tmp_path / "fork" / "train.parquet")
+    assert table.schema.names == [*RELEASE_COLUMNS, "data_source"]
+    assert table.schema.field("Options").type == pa.list_(pa.string())
+    assert table.schema.field("frequency").type == pa.float64()
+    assert all(table.schema.field(c).type == pa.string()
+               for c in table.schema.names if c not in ("Options", "frequency"))
+    corpus = pd.read_parquet(tmp_path / "direct" / "train.parquet")
+    rows = table.to_pylist()
+    assert [r["prompt"] for r in rows] == [p[1]["content"] for p in corpus["prompt"]]
+    assert [r["Options"] for r in rows] == [list(o) for o in corpus["options"]]
+    assert [r["answer"] for r in rows] == corpus["answer"].tolist()
+    # export-release --dvmap-verl writes the same file from the prompt corpus
+    assert main(["-q", "export-release", str(tmp_path / "direct" / "train.parquet"), "--dvmap-verl",
+                 "-o", str(tmp_path / "again.parquet")]) == 0
+    assert pq.read_table(tmp_path / "again.parquet").equals(table)
+
+
+def test_fork_export_needs_a_prompt_corpus(catalog, release_parts):
+    items = import_part(release_parts["train"], "train", catalog, "train")
+    with pytest.raises(DvmapError, match=r"\['prompt'\].*dvmap prompts"):
+        dvmap_verl_layout(items)

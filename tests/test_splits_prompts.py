@@ -16,7 +16,8 @@ from dvmap.attribute_map import load_attribute_map
 from dvmap.catalog import load_catalog
 from dvmap.errors import DvmapError
 from dvmap.io import read_parquet, write_parquet
-from dvmap.prompts import STYLES, SYSTEM, prompt_corpus, verl_layout
+from dvmap.items import tied_pairs
+from dvmap.prompts import STYLES, load_templates, prompt_corpus, verl_layout
 from dvmap.respondents import build_respondents
 from dvmap.splits import (
     BENCHMARK_SPLITS,
@@ -189,14 +190,15 @@ def test_cross_value_covers_all_seen_country_profiles(benchmark, stats, assignme
     frame = stats_frame(stats)
     split_of = assignment.set_index("profile_id")["split"]
     expected = frame[frame["question_id"].isin(HELDOUT_QUESTIONS)
-                     & (frame["profile_id"].map(split_of) != "cross_country")]
+                     & (frame["profile_id"].map(split_of) != "cross_country") & ~tied_pairs(stats)]
     got = benchmark["cross_value"]
     assert sorted(got["item_id"]) == sorted(expected["profile_id"] + ":" + expected["question_id"])
 
 
 def test_corpus_holds_the_threshold_archetypes(corpus, stats, assignment, request):
     tau = request.node.callspec.params["corpus"]
-    kept = stats_frame(select_archetypes(stats, tau))
+    kept = select_archetypes(stats, tau)
+    kept = stats_frame(kept)[~tied_pairs(kept)]  # splits.ties: drop (the default)
     split_of = assignment.set_index("profile_id")["split"]
     for name in CORPUS_SPLITS:
         expected = kept[(kept["profile_id"].map(split_of) == name) & ~kept["question_id"].isin(HELDOUT_QUESTIONS)]
@@ -328,25 +330,46 @@ def items_from_disk(tmp_path_factory, corpus_majority):
     return read_parquet(path)
 
 
+#: The packaged prompt wording, and the styles that describe the persona themselves (not the imported release's).
+WORDING = load_templates()
+PERSONA_STYLES = [s for s in STYLES if s != "release"]
+
+
 def persona_line(prompt) -> str:
     return prompt[1]["content"].split("\n\nQuestion:")[0]
 
 
-@pytest.mark.parametrize("style", STYLES)
+def phrase(attribute: str, value: str) -> str:
+    return WORDING.persona["phrases"][attribute].format(value=value)
+
+
+def persona_of(*phrases: str) -> str:
+    """The persona text of the packaged wording for these attribute phrases (none: nothing is known)."""
+    if not phrases:
+        return WORDING.persona["unknown"]
+    return WORDING.persona["sentence"].format(details=WORDING.persona["separator"].join(phrases))
+
+
+@pytest.mark.parametrize("style", PERSONA_STYLES)
 def test_prompt_messages(items_from_disk, style):
     out = prompt_corpus(items_from_disk, style)
     assert len(out) == len(items_from_disk)
     assert out.columns[0] == "prompt"
     assert (out["style"] == style).all()
     pd.testing.assert_frame_equal(out.drop(columns=["prompt", "style"]), items_from_disk)
+    system = out["prompt"].iloc[0][0]["content"]
+    assert system.startswith("You are") and "<answer></answer>" in system
+    assert ("<reasoning></reasoning>" in system) == (style == "structured_cot")
     for prompt, row in zip(out["prompt"], items_from_disk.itertuples(index=False)):
         assert isinstance(prompt, list) and [m["role"] for m in prompt] == ["system", "user"]
-        assert prompt[0]["content"] == SYSTEM
+        assert prompt[0]["content"] == system  # the same for every item
         user = prompt[1]["content"]
+        assert user.startswith("You are")  # second person, like the release's prompts
+        assert "The person" not in user and "the person" not in user
         assert f"Question: {row.question}" in user
         for option in row.options:
             assert f"\n- {option}\n" in user + "\n"
-        assert ("three steps" in user) == (style == "structured_cot")
+        assert ("<reasoning></reasoning>" in user) == (style == "structured_cot")
         assert "<answer></answer>" in user
 
 
@@ -367,7 +390,7 @@ def test_country_only_persona(items_from_disk):
     others = [a for a in ATTRIBUTES if a != "Country" and a in items_from_disk.columns]
     for prompt, (_, row) in zip(out["prompt"], items_from_disk.iterrows()):
         line = persona_line(prompt)
-        assert line == f"The person lives in {row['Country']}."
+        assert line == persona_of(phrase("Country", row["Country"]))
         rest = line.replace(row["Country"], "")  # 'German' (language) is inside 'Germany' (country)
         for a in others:
             assert str(row[a]) not in rest, (a, row[a])
@@ -382,25 +405,28 @@ def test_not_answered_attributes_omitted(items_from_disk):
     attributes = [a for a in ATTRIBUTES if a in items_from_disk.columns]
     complete = items_from_disk[(items_from_disk[attributes] != NOT_ANSWERED).all(axis=1)]
     row = complete.iloc[[0]].copy()
-    assert f"gender: {row['Gender'].iloc[0]}" in persona_line(prompt_corpus(row, "direct")["prompt"].iloc[0])
+    full = persona_line(prompt_corpus(row, "direct")["prompt"].iloc[0])
+    assert full == persona_of(*(phrase(a, row[a].iloc[0]) for a in attributes))  # DVMap's attribute order
+    assert phrase("Gender", row["Gender"].iloc[0]) in full
     row["Gender"] = NOT_ANSWERED
     row["Religion"] = NOT_ANSWERED
     line = persona_line(prompt_corpus(row, "direct")["prompt"].iloc[0])
     assert NOT_ANSWERED not in line
-    assert "gender:" not in line and "religion:" not in line
-    assert f"lives in {row['Country'].iloc[0]}" in line
-    assert f"education: {row['Education Level'].iloc[0]}" in line
+    gender_label = WORDING.persona["phrases"]["Gender"].split("{")[0]
+    religion_label = WORDING.persona["phrases"]["Religion"].split("{")[0]
+    assert gender_label not in line and religion_label not in line
+    assert phrase("Country", row["Country"].iloc[0]) in line
+    assert phrase("Education Level", row["Education Level"].iloc[0]) in line
     # a person with nothing known
     blank = row.copy()
     for a in ATTRIBUTES:
         blank[a] = NOT_ANSWERED
-    for style in STYLES:
-        assert persona_line(prompt_corpus(blank, style)["prompt"].iloc[0]) == "Nothing is known about the person."
+    for style in PERSONA_STYLES:
+        assert persona_line(prompt_corpus(blank, style)["prompt"].iloc[0]) == persona_of()
     # country_only with an unanswered country says nothing about the person either
     no_country = row.copy()
     no_country["Country"] = NOT_ANSWERED
-    assert (persona_line(prompt_corpus(no_country, "country_only")["prompt"].iloc[0])
-            == "Nothing is known about the person.")
+    assert persona_line(prompt_corpus(no_country, "country_only")["prompt"].iloc[0]) == persona_of()
 
 
 def test_unknown_style_is_an_error(items_from_disk):

@@ -45,23 +45,20 @@ else:
         output:
             expand("results/corpus/tau~{{tau}}/{split}.parquet", split=CORPUS_SPLITS),
         params:
-            catalog=catalog_arg(),
-            heldout=heldout_questions_arg(),
-            source=SOURCE,
+            args=corpus_args(),
         log:
             "logs/corpus/tau~{tau}.log",
         conda:
             "../../envs/data.yaml"
         shell:
-            "dvmap corpus {input.archetypes} --benchmark-dir results/benchmark"
-            " --heldout-questions {params.heldout} --tau {wildcards.tau}"
-            " --data-source {params.source} -o results/corpus/tau~{wildcards.tau}"
-            " {params.catalog} 2> {log}"
+            "dvmap corpus {input.archetypes} --benchmark-dir results/benchmark --tau {wildcards.tau}"
+            " -o results/corpus/tau~{wildcards.tau} {params.args} 2> {log}"
 
 
 rule prompts:
     input:
-        expand("results/corpus/tau~{{tau}}/{split}.parquet", split=CORPUS_SPLITS),
+        splits=expand("results/corpus/tau~{{tau}}/{split}.parquet", split=CORPUS_SPLITS),
+        templates=config["prompts"].get("templates") or [],
     output:
         trl=expand(
             "results/prompts/tau~{{tau}}/{{style}}/{split}.parquet", split=CORPUS_SPLITS
@@ -70,25 +67,35 @@ rule prompts:
             "results/prompts/tau~{{tau}}/{{style}}/verl/{split}.parquet",
             split=CORPUS_SPLITS,
         ),
+        dvmap_verl=expand(
+            "results/prompts/tau~{{tau}}/{{style}}/dvmap_verl/{split}.parquet",
+            split=CORPUS_SPLITS,
+        ),
+    params:
+        templates=templates_arg(),
     log:
         "logs/prompts/tau~{tau}/{style}.log",
     conda:
         "../../envs/data.yaml"
     shell:
-        "dvmap prompts {input} --style {wildcards.style}"
+        "dvmap prompts {input.splits} --style {wildcards.style} {params.templates}"
         " -o results/prompts/tau~{wildcards.tau}/{wildcards.style}"
-        " --verl-dir results/prompts/tau~{wildcards.tau}/{wildcards.style}/verl 2> {log}"
+        " --verl-dir results/prompts/tau~{wildcards.tau}/{wildcards.style}/verl"
+        " --dvmap-verl-dir results/prompts/tau~{wildcards.tau}/{wildcards.style}/dvmap_verl 2> {log}"
 
 
 rule benchmark_prompts:
     input:
-        BENCHMARK_FILES,
+        splits=BENCHMARK_FILES,
+        templates=config["prompts"].get("templates") or [],
     output:
         expand("results/prompts/benchmark/{{style}}/{split}.parquet", split=BENCHMARK_SPLITS),
+    params:
+        templates=templates_arg(),
     log:
         "logs/prompts/benchmark/{style}.log",
     conda:
         "../../envs/data.yaml"
     shell:
-        "dvmap prompts {input} --style {wildcards.style}"
+        "dvmap prompts {input.splits} --style {wildcards.style} {params.templates}"
         " -o results/prompts/benchmark/{wildcards.style} 2> {log}"
