@@ -12,14 +12,13 @@ import hashlib
 import json
 import logging
 import shutil
-from collections import Counter
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from .answers import parse_answer
+from .answers import SAMPLE_SEPARATOR, vote
 from .backends import Backend
 from .errors import DvmapError
 from .io import write_parquet
@@ -28,13 +27,15 @@ from .predictions import prediction_table
 from .prompts import prompt_corpus
 
 log = logging.getLogger(__name__)
-SAMPLE_SEPARATOR = "\n-----\n"
 
 
 def predict_file(items: pd.DataFrame, output: Path, spec: ModelSpec, make_backend: Callable[[], Backend],
-                 style: str, model_label: str, chunk_size: int = 64, threshold: str = "none") -> pd.DataFrame:
-    """Generate, parse and write predictions for ``items``; return the prediction table."""
-    conversations = prompt_corpus(items, style)["prompt"].tolist()
+                 style: str, model_label: str, chunk_size: int = 64, threshold: str = "none",
+                 templates=None, protocol: str = "lenient") -> pd.DataFrame:
+    """Generate, parse and write predictions for ``items``; return the prediction table. ``templates``: the prompt
+    wording (a YAML path or loaded templates; None: the packaged one). Each item's samples are parsed under the
+    answer ``protocol`` and majority-voted (:func:`dvmap.answers.vote`)."""
+    conversations = prompt_corpus(items, style, templates)["prompt"].tolist()
     parts = Path(f"{output}.parts")
     _claim_parts(parts, items, conversations, spec, chunk_size)
     starts = range(0, len(items), chunk_size)
@@ -57,7 +58,7 @@ def predict_file(items: pd.DataFrame, output: Path, spec: ModelSpec, make_backen
         raise DvmapError(f"{output}: {failed} of {len(items)} items failed; their outputs are recorded as failed "
                          f"in {parts} and a rerun retries only them")
     outputs = chunks["outputs"].tolist()
-    index = [_vote(list(o), list(options)) for o, options in zip(outputs, items["options"])]
+    index = [vote(list(o), list(options), protocol) for o, options in zip(outputs, items["options"])]
     table = prediction_table(items, index, model_label, threshold, spec.generation.seed,
                              raw_output=[SAMPLE_SEPARATOR.join(o) for o in outputs])
     write_parquet(table, output)
@@ -100,16 +101,6 @@ def _generate_chunk(path: Path, rows: np.ndarray, conversations, backend: Backen
     fresh = pd.DataFrame(records).set_index("row")
     merged = fresh if previous is None else pd.concat([previous.drop(fresh.index, errors="ignore"), fresh])
     write_parquet(merged.sort_index().reset_index(), path)
-
-
-def _vote(outputs: list[str], options: list[str]) -> int:
-    """Option index of the most frequent parsed answer over the samples (ties: the earlier option); -1 if none."""
-    parsed = [parse_answer(o, options) for o in outputs]
-    counts = Counter(options.index(p) for p in parsed if p is not None)
-    if not counts:
-        return -1
-    best = max(counts.values())
-    return min(i for i, c in counts.items() if c == best)
 
 
 def _progress(total: int, description: str):

@@ -43,20 +43,29 @@ rule baseline:
 
 rule evaluate_predictor:
     input:
-        expand("results/predictions/{{predictor}}/{split}.parquet", split=BENCHMARK_SPLITS),
+        predictions=expand(
+            "results/predictions/{{predictor}}/{split}.parquet", split=BENCHMARK_SPLITS
+        ),
+        reference=national_label_reference,
     output:
         summary="results/evaluation/{predictor}/summary.tsv",
         breakdown="results/evaluation/{predictor}/breakdown.tsv",
     params:
         bootstrap=config["evaluation"]["bootstrap"],
         seed=config["evaluation"]["bootstrap_seed"],
+        unit=config["evaluation"]["bootstrap_unit"],
+        protocol=config["evaluation"]["protocol"],
+        reference=lambda wildcards, input: (
+            "--reference " + " ".join(input.reference) if input.reference else ""
+        ),
     log:
         "logs/evaluate/{predictor}.log",
     conda:
         "../../envs/data.yaml"
     shell:
-        "dvmap evaluate {input} -o {output.summary} --breakdown {output.breakdown}"
-        " --bootstrap {params.bootstrap} --seed {params.seed} 2> {log}"
+        "dvmap evaluate {input.predictions} -o {output.summary} --breakdown {output.breakdown}"
+        " --bootstrap {params.bootstrap} --seed {params.seed} --bootstrap-unit {params.unit}"
+        " --protocol {params.protocol} {params.reference} 2> {log}"
 
 
 rule summary:
@@ -123,10 +132,12 @@ rule flip_rates:
             caption="../report/flips.rst",
             category="Evaluation",
         ),
+    params:
+        protocol=config["evaluation"]["protocol"],
     log:
         "logs/flip_rates.log",
     conda:
         "../../envs/data.yaml"
     shell:
-        "dvmap flip-rates --original {input.original} --flipped {input.flipped}"
+        "dvmap flip-rates --original {input.original} --flipped {input.flipped} --protocol {params.protocol}"
         " --flipped-items {input.flipped_items} -o {output.tsv} --plot {output.plot} 2> {log}"

@@ -15,6 +15,7 @@ rule predict:
     input:
         eval_items=EVAL_FILES,
         model=model_dir,
+        templates=config["prompts"].get("templates") or [],
     output:
         expand(
             "results/predictions/{{model}}-{{style}}.tau~none.seed~{{seed}}/{split}.parquet",
@@ -22,6 +23,7 @@ rule predict:
         ),
     params:
         **predict_params("{model}-{style}"),
+        templates=templates_arg(),
     resources:
         gpu=lambda wildcards: model_entry(wildcards.model).get("gpus", 0),
     log:
@@ -30,7 +32,7 @@ rule predict:
         "../../envs/infer.yaml"
     shell:
         "dvmap predict {input.eval_items} --model {wildcards.model} --model-spec {params.spec:q}"
-        " --model-path {input.model} --style {wildcards.style} {params.max_items}"
+        " --model-path {input.model} --style {wildcards.style} {params.templates} {params.max_items}"
         " --sample-seed {params.seed} --seed {wildcards.seed} --chunk-size {params.chunk}"
         " --label {params.label} --threshold {params.tau} -o {params.folder} 2> {log}"
 
@@ -39,6 +41,7 @@ use rule predict as predict_trained with:
     input:
         eval_items=EVAL_FILES,
         model=CHECKPOINT,
+        templates=config["prompts"].get("templates") or [],
     output:
         expand(
             "results/predictions/{{model}}-{{style}}-grpo-{{reward}}.tau~{{tau}}.seed~{{seed}}/{split}.parquet",
@@ -46,5 +49,6 @@ use rule predict as predict_trained with:
         ),
     params:
         **predict_params("{model}-{style}-grpo-{reward}"),
+        templates=templates_arg(),
     log:
         "logs/predict/{model}-{style}-grpo-{reward}.tau~{tau}.seed~{seed}.log",
