@@ -11,15 +11,29 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__
+from . import REQUIRED_ATTRIBUTES, __version__
 from .errors import DvmapError
 from .io import read_table
+from .answers import PROTOCOLS
+from .items import TIE_POLICIES
+from .rewards import REWARDS
 
 
 def _catalog(args):
     from .catalog import load_catalog
 
     return load_catalog(args.catalog)
+
+
+def _add_protocol(parser, role: str):
+    parser.add_argument("--protocol", choices=PROTOCOLS, default=PROTOCOLS[0],
+                        help=f"answer protocol: {role} (config: evaluation.protocol)")
+
+
+def _add_ties(parser):
+    parser.add_argument("--ties", choices=TIE_POLICIES, default=TIE_POLICIES[0],
+                        help="pairs whose modal answer is tied: dropped, or a seeded draw among the tied options "
+                             "(config: splits.ties)")
 
 
 def _add_catalog(parser):
@@ -35,8 +49,8 @@ def cmd_synth(args):
 
 def cmd_respondents(args):
     from .attribute_map import load_attribute_map
-    from .io import write_parquet
-    from .respondents import build_respondents
+    from .io import write_parquet, write_tsv
+    from .respondents import build_respondents, drop_incomplete
 
     absent: str | dict[str, str] = args.absent_attributes
     if args.absent_attribute:
@@ -47,6 +61,9 @@ def cmd_respondents(args):
     table = build_respondents([Path(p) for p in args.inputs], _catalog(args), load_attribute_map(args.attribute_map),
                               absent_attributes=absent, absent_questions=args.absent_questions,
                               id_column=args.id_column or None)
+    table, dropped = drop_incomplete(table, args.required_attributes)
+    if args.dropped_report:
+        write_tsv(dropped, args.dropped_report)
     write_parquet(table, args.output)
 
 
@@ -67,11 +84,12 @@ def cmd_archetypes(args):
 def cmd_diagnostics(args):
     from .archetypes import profile_sizes
     from .diagnostics import diagnostics
-    from .io import read_parquet, write_tsv
+    from .io import read_parquet, read_tsv, write_tsv
     from .plots import jsd_heatmap
 
     sizes = profile_sizes(read_parquet(args.respondents), _catalog(args))
-    table = diagnostics(read_table(args.stats), read_table(args.archetypes), sizes)
+    dropped = read_tsv(args.dropped) if args.dropped else None
+    table = diagnostics(read_table(args.stats), read_table(args.archetypes), sizes, dropped)
     write_tsv(table, args.output)
     if args.plot:
         jsd_heatmap(table, args.tau, args.plot)
@@ -98,13 +116,28 @@ def cmd_split(args):
 
     fractions = dict(zip(PARTITIONS, args.fractions))
     stats = read_table(args.stats)
-    assignment = assign_profiles(stats, fractions, args.heldout_countries, args.seed)
+    assignment = assign_profiles(stats, fractions, args.heldout_countries, args.seed, args.corpus_countries)
     tau = None if args.benchmark_tau in (None, "none", "null") else parse_tau(args.benchmark_tau)
-    splits = benchmark_items(stats, assignment, _catalog(args), args.heldout_questions, tau, args.data_source)
+    splits = benchmark_items(stats, assignment, _catalog(args), args.heldout_questions, tau, args.data_source,
+                             ties=args.ties, seed=args.seed, max_items=_split_sizes(args.benchmark_items))
     out = Path(args.output)
     for name, items in splits.items():
         write_parquet(items, out / f"{name}.parquet")
     write_parquet(assignment, out / "assignment.parquet")
+
+
+def _split_sizes(specs: list[str] | None) -> dict[str, int]:
+    """--benchmark-items SPLIT=N ... as {split: N}."""
+    from .splits import BENCHMARK_SPLITS
+
+    sizes = {}
+    for spec in specs or []:
+        name, _, value = spec.partition("=")
+        if name not in BENCHMARK_SPLITS or not value.isdigit() or int(value) < 1:
+            raise DvmapError(f"--benchmark-items {spec!r}: expected SPLIT=N with SPLIT one of "
+                             f"{list(BENCHMARK_SPLITS)} and N >= 1 (config: splits.benchmark_items)")
+        sizes[name] = int(value)
+    return sizes
 
 
 def cmd_corpus(args):
@@ -114,7 +147,7 @@ def cmd_corpus(args):
     bench = Path(args.benchmark_dir)
     assignment = read_parquet(bench / "assignment.parquet")
     corpus = corpus_items(read_table(args.archetypes), assignment, _catalog(args), args.heldout_questions,
-                          args.data_source, args.tau)
+                          args.data_source, args.tau, ties=args.ties, seed=args.seed)
     benchmark = {name: read_parquet(bench / f"{name}.parquet") for name in BENCHMARK_SPLITS}
     check_leakage({**corpus, **benchmark}, heldout_questions=args.heldout_questions)
     for name, items in corpus.items():
@@ -123,13 +156,17 @@ def cmd_corpus(args):
 
 def cmd_prompts(args):
     from .io import read_parquet, write_parquet
-    from .prompts import prompt_corpus, verl_layout
+    from .prompts import load_templates, prompt_corpus, verl_layout
+    from .release import dvmap_verl_layout
 
+    templates = load_templates(args.templates)
     for path in map(Path, args.items):
-        corpus = prompt_corpus(read_parquet(path), args.style)
+        corpus = prompt_corpus(read_parquet(path), args.style, templates)
         write_parquet(corpus, Path(args.output) / path.name)
         if args.verl_dir:
             write_parquet(verl_layout(corpus), Path(args.verl_dir) / path.name)
+        if args.dvmap_verl_dir:
+            write_parquet(dvmap_verl_layout(corpus), Path(args.dvmap_verl_dir) / path.name)
 
 
 def cmd_import_release(args):
@@ -153,9 +190,10 @@ def cmd_import_release(args):
 
 def cmd_export_release(args):
     from .io import read_parquet, write_parquet
-    from .release import export_release
+    from .release import dvmap_verl_layout, export_release
 
-    write_parquet(export_release(read_parquet(args.items)), args.output)
+    items = read_parquet(args.items)
+    write_parquet(dvmap_verl_layout(items) if args.dvmap_verl else export_release(items), args.output)
 
 
 def cmd_baseline(args):
@@ -180,8 +218,11 @@ def cmd_evaluate(args):
     from .io import read_parquet, write_tsv
     from .predictions import check_predictions
 
-    frames = [check_predictions(read_parquet(p), p) for p in args.predictions]
-    summary, breakdown = evaluate(frames, n_boot=args.bootstrap, seed=args.seed)
+    frames = {p: check_predictions(read_parquet(p), p) for p in dict.fromkeys(args.predictions)}
+    references = {p: frames[p] if p in frames else check_predictions(read_parquet(p), p)
+                  for p in dict.fromkeys(args.reference or [])}
+    summary, breakdown = evaluate(frames, n_boot=args.bootstrap, seed=args.seed, unit=args.bootstrap_unit,
+                                  protocol=args.protocol, references=references)
     write_tsv(summary, args.output)
     if args.breakdown:
         write_tsv(breakdown, args.breakdown)
@@ -213,12 +254,13 @@ def cmd_flip(args):
 
 
 def cmd_flip_rates(args):
+    from .evaluate import apply_protocol
     from .flips import flip_rates
     from .io import read_parquet, write_tsv
     from .plots import flip_change_rates
 
-    original = pd.concat([read_parquet(p) for p in args.original], ignore_index=True)
-    flipped = pd.concat([read_parquet(p) for p in args.flipped], ignore_index=True)
+    original = apply_protocol(pd.concat([read_parquet(p) for p in args.original], ignore_index=True), args.protocol)
+    flipped = apply_protocol(pd.concat([read_parquet(p) for p in args.flipped], ignore_index=True), args.protocol)
     rates = flip_rates(original, flipped, read_parquet(args.flipped_items))
     write_tsv(rates, args.output)
     if args.plot:
@@ -255,8 +297,10 @@ def cmd_predict(args):
     from .io import read_parquet
     from .items import sample_items
     from .predict import predict_file
+    from .prompts import load_templates
 
     _log_devices()
+    templates = load_templates(args.templates)  # a bad wording file fails before any model is loaded
     spec = _model_spec(args)
     if args.seed is not None:
         spec = dataclasses.replace(spec, generation=dataclasses.replace(spec.generation, seed=args.seed))
@@ -272,7 +316,8 @@ def cmd_predict(args):
             keep = table["source_item_id"].isin(sampled_ids) if args.max_items else slice(None)
             samples[item_path] = table[keep].reset_index(drop=True)
         predict_file(samples[item_path], Path(args.output) / item_path.name, spec, backend, args.style, label,
-                     chunk_size=args.chunk_size, threshold=args.threshold)
+                     chunk_size=args.chunk_size, threshold=args.threshold, templates=templates,
+                     protocol=args.protocol)
 
 
 def _train_spec(args):
@@ -353,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--absent-questions", choices=["error", "skip"], default="error",
                    help="what to do when a catalog question is absent (config: data.absent_questions)")
     p.add_argument("--id-column", default="D_INTERVIEW", help="respondent id variable (config: data.id_column)")
+    p.add_argument("--required-attributes", nargs="*", default=list(REQUIRED_ATTRIBUTES), metavar="ATTRIBUTE",
+                   help="drop respondents missing any of these (config: data.required_attributes)")
+    p.add_argument("--dropped-report", help="TSV of dropped respondents per country and attribute")
     p.add_argument("--attribute-map", help="attribute map YAML (config: data.attribute_map)")
     _add_catalog(p)
     p.set_defaults(func=cmd_respondents)
@@ -375,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("archetypes")
     p.add_argument("--respondents", required=True)
     p.add_argument("--tau", required=True, help="threshold label, for the plot title")
+    p.add_argument("--dropped", help="respondents' --dropped-report TSV, reported in section respondent_filter")
     p.add_argument("-o", "--output", required=True, help="TSV")
     p.add_argument("--plot", help="PNG heatmap path")
     _add_catalog(p)
@@ -397,6 +446,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heldout-questions", nargs="*", default=[], help="config: splits.heldout_questions")
     p.add_argument("--benchmark-tau", default=None,
                    help="apply this consensus threshold to the benchmark too (config: splits.benchmark_tau)")
+    p.add_argument("--corpus-countries", nargs="+", help="countries of the corpus and cross_demographic "
+                   "(default: every country not held out; config: splits.corpus_countries)")
+    p.add_argument("--benchmark-items", nargs="*", metavar="SPLIT=N",
+                   help="seeded sample of N items of a benchmark split (config: splits.benchmark_items)")
+    _add_ties(p)
     p.add_argument("--data-source", default="wvs", help="value of the data_source column")
     _add_catalog(p)
     p.set_defaults(func=cmd_split)
@@ -406,6 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmark-dir", required=True, help="output folder of split")
     p.add_argument("--heldout-questions", nargs="*", default=[])
     p.add_argument("--tau", required=True, help="threshold label, for messages")
+    p.add_argument("--seed", type=int, default=13, help="seed of tie draws (config: splits.seed)")
+    _add_ties(p)
     p.add_argument("--data-source", default="wvs")
     p.add_argument("-o", "--output", required=True)
     _add_catalog(p)
@@ -413,9 +469,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prompts", help="conversational prompt corpora (TRL) and veRL export")
     p.add_argument("items", nargs="+", help="item tables (corpus or benchmark splits)")
-    p.add_argument("--style", required=True, help="structured_cot, direct or country_only (config: prompts.styles)")
+    p.add_argument("--style", required=True,
+                   help="structured_cot, direct, country_only or release (config: prompts.styles)")
     p.add_argument("-o", "--output", required=True, help="folder; files keep the input names")
-    p.add_argument("--verl-dir", help="folder for the veRL-layout export")
+    p.add_argument("--templates", help="prompt wording YAML (config: prompts.templates; default: the packaged one)")
+    p.add_argument("--verl-dir", help="folder for the stock veRL-layout export")
+    p.add_argument("--dvmap-verl-dir", help="folder for the export in the layout DVMap's veRL fork trains on")
     p.set_defaults(func=cmd_prompts)
 
     p = sub.add_parser("import-release", help="DVMap's released corpus -> dvmap corpus and benchmark splits")
@@ -429,6 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export-release", help="a dvmap item table -> DVMap's release layout")
     p.add_argument("items")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--dvmap-verl", action="store_true",
+                   help="ITEMS is a prompt corpus: write the layout DVMap's veRL fork trains on (user text as prompt, "
+                        "Options as a list)")
     p.set_defaults(func=cmd_export_release)
 
     p = sub.add_parser("baseline", help="fit a non-LLM baseline on a corpus and predict evaluation splits")
@@ -447,6 +509,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--breakdown", help="TSV of metrics by country, question and attribute")
     p.add_argument("--bootstrap", type=int, default=1000, help="replicates (config: evaluation.bootstrap)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (config: evaluation.bootstrap_seed)")
+    p.add_argument("--bootstrap-unit", choices=["auto", "item", "profile", "question"], default="auto",
+                   help="what the bootstrap resamples: auto = questions on cross_value, profiles elsewhere "
+                        "(config: evaluation.bootstrap_unit)")
+    _add_protocol(p, "LLM raw outputs are parsed again under it")
+    p.add_argument("--reference", nargs="+", metavar="FILE",
+                   help="national_label predictions for the paired accuracy difference (national_label files "
+                        "among the predictions count too)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("merge-summaries", help="merge per-predictor summaries (adds mean ± sd across seeds)")
@@ -478,6 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flipped-items", required=True, help="output of dvmap flip")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--plot")
+    _add_protocol(p, "LLM raw outputs are parsed again under it")
     p.set_defaults(func=cmd_flip_rates)
 
     p = sub.add_parser("convert-gguf", help="a GGUF model -> a plain Hugging Face safetensors directory")
@@ -492,12 +562,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-spec", help="the registry entry as JSON, instead of --config")
     p.add_argument("--model-path", help="local model directory (e.g. a converted GGUF); default: source.path")
     p.add_argument("--style", default="direct", help="prompt style (config: inference.styles)")
+    p.add_argument("--templates", help="prompt wording YAML (config: prompts.templates; default: the packaged one)")
     p.add_argument("--label", help="model name in the predictions (default MODEL-STYLE)")
     p.add_argument("--threshold", default="none", help="training threshold of a trained model, recorded in predictions")
     p.add_argument("--max-items", type=int, help="seeded sample per split (config: inference.max_items_per_split)")
     p.add_argument("--sample-seed", type=int, default=0, help="config: inference.sample_seed")
     p.add_argument("--seed", type=int, help="generation seed, overriding the registry's generation.seed")
     p.add_argument("--chunk-size", type=int, default=64, help="items per resumable chunk (config: inference.chunk_size)")
+    _add_protocol(p, "the majority vote over samples uses it")
     p.add_argument("-o", "--output", required=True, help="folder for the prediction files")
     p.set_defaults(func=cmd_predict)
 
@@ -509,7 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="GRPO training on a prompt corpus (TRL GRPOTrainer); resumes when rerun")
     p.add_argument("corpus", help="prompt corpus (results/prompts/tau~T/STYLE/train.parquet)")
     p.add_argument("--dev", help="dev prompt corpus, scored after training")
-    p.add_argument("--reward", default="binary", help="binary, likert, gaussian or rarity (config: training.rewards)")
+    p.add_argument("--reward", default="binary", choices=REWARDS,
+                   help="dvmap's binary, likert, gaussian, rarity or the release's wvs, wvs_d, wvs_g, wvs_p "
+                        "(config: training.rewards)")
     p.add_argument("--log", required=True, help="train log TSV")
     _add_training(p)
     p.set_defaults(func=cmd_train)

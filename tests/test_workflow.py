@@ -37,7 +37,10 @@ def test_every_artifact_is_built(runs):
     assert sweep["tau"].astype(str).tolist() == ["0.0", "majority"]
     assert sweep.loc[1, "rows_kept_share"] == 1.0 and sweep.loc[0, "rows_kept_share"] < 1.0
     respondents = pd.read_parquet(results / "respondents.parquet")
-    assert len(respondents) == 5 * 60
+    dropped = pd.read_csv(results / "respondents_dropped.tsv", sep="\t")
+    dropped = dropped[dropped["attribute"] == "any"]
+    assert dropped["respondents"].sum() == 5 * 60 and len(respondents) == 5 * 60 - dropped["dropped"].sum()
+    assert not respondents[["Life Stage", "Income Bracket"]].isin(["Not Answered"]).any().any()
 
 
 def test_evaluation_artifacts(runs):

@@ -134,6 +134,7 @@ def respondents_args():
     """Command-line options of `dvmap respondents` that mirror the data.* config keys."""
     data = config["data"]
     args = [catalog_arg(), f"--absent-questions {data['absent_questions']}"]
+    args.append("--required-attributes " + " ".join(shlex.quote(a) for a in data["required_attributes"]))
     args.append(f"--id-column {shlex.quote(data['id_column'] or '')}")
     absent = data["absent_attributes"]
     if isinstance(absent, str):
@@ -165,7 +166,21 @@ def split_args():
     ]
     if s.get("benchmark_tau") is not None:
         args.append(f"--benchmark-tau {tau_label(s['benchmark_tau'])}")
+    if s.get("corpus_countries"):
+        args.append("--corpus-countries " + " ".join(shlex.quote(c) for c in s["corpus_countries"]))
+    sizes = [f"{name}={n}" for name, n in s["benchmark_items"].items() if n]
+    if sizes:
+        args.append("--benchmark-items " + " ".join(sizes))
+    args.append(f"--ties {s['ties']}")
     return " ".join(a for a in args if a)
+
+
+def corpus_args():
+    """Command-line options of `dvmap corpus` that mirror the splits.* config keys."""
+    s = config["splits"]
+    return " ".join(a for a in [catalog_arg(), f"--heldout-questions {heldout_questions_arg()}",
+                                f"--seed {s['seed']}", f"--ties {s['ties']}",
+                                f"--data-source {SOURCE}"] if a)
 
 
 def data_targets():
@@ -193,6 +208,12 @@ def corpus_targets():
         ),
         *expand(
             "results/prompts/tau~{tau}/{style}/verl/{split}.parquet",
+            tau=TAUS,
+            style=STYLES,
+            split=CORPUS_SPLITS,
+        ),
+        *expand(
+            "results/prompts/tau~{tau}/{style}/dvmap_verl/{split}.parquet",
             tau=TAUS,
             style=STYLES,
             split=CORPUS_SPLITS,
@@ -229,3 +250,31 @@ def evaluation_targets():
 
 def all_targets():
     return data_targets() + corpus_targets() + training_targets() + evaluation_targets()
+
+
+def templates_arg():
+    """`--templates FILE` when config prompts.templates names a prompt wording YAML, else nothing (the packaged one).
+    Rules pass it as a param, so that changing the setting makes their prompts stale."""
+    templates = config["prompts"].get("templates")
+    return f"--templates {shlex.quote(templates)}" if templates else ""
+
+
+def national_label_reference(wildcards):
+    """The national_label predictions that rule evaluate_predictor pairs ``wildcards.predictor``
+    ({model}.tau~{tau}.seed~{seed}) with: the benchmark splits of national_label at the same threshold (the first
+    archetype threshold TAUS[0] for a zero-shot LLM, tau none, or a threshold not in TAUS) and the first
+    evaluation seed; nothing when national_label is not a baseline or the predictor is national_label itself."""
+    if "national_label" not in BASELINES or not config["evaluation"]["seeds"]:
+        return []
+    model, _, rest = wildcards.predictor.rpartition(".tau~")
+    tau = rest.rpartition(".seed~")[0]
+    if model == "national_label":
+        return []
+    tau = tau if tau in TAUS else TAUS[0]
+    seed = config["evaluation"]["seeds"][0]
+    return expand(
+        "results/predictions/national_label.tau~{tau}.seed~{seed}/{split}.parquet",
+        tau=tau,
+        seed=seed,
+        split=BENCHMARK_SPLITS,
+    )
