@@ -16,7 +16,7 @@ include: "workflow/rules/common.smk"
 wildcard_constraints:
     tau=r"majority|release|[0-9]+\.[0-9]+",
     style="|".join(STYLES),
-    split="|".join(CORPUS_SPLITS + BENCHMARK_SPLITS + ("flip",)),
+    split="|".join(CORPUS_SPLITS + BENCHMARK_SPLITS + (FLIP_SPLIT,)),
     kind="|".join(BASELINES) or "no-baseline",
     seed=r"[0-9]+",
     predictor=r"[A-Za-z0-9_-]+\.tau~[^/]+",
@@ -24,7 +24,7 @@ wildcard_constraints:
     reward="|".join(REWARDS),
 
 
-include: "workflow/rules/data.smk"
+include: "workflow/rules/survey.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/inference.smk"

@@ -10,7 +10,7 @@ Two protocols (config ``evaluation.protocol``):
   text after the last ``<answer>`` must contain ``</answer>``; what lies between, stripped, is the answer. It is the
   option it equals exactly, else the one option that is a substring of it; comparisons are case-sensitive.
 
-Anything else is unparseable, and evaluation counts it as wrong. The release's rewards (``dvmap.rewards``) extract
+Anything else is unparseable, and evaluation counts it as wrong. The release's rewards (``dvmap.training.rewards``) extract
 their answer as its reward code does (:func:`reward_answer_text`: the last complete tag pair within the last 300
 characters) and compare it with the options case-sensitively, as the strict protocol does.
 """

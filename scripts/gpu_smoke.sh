@@ -21,8 +21,8 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 "$PY" - "$MODEL_DIR" "$ITEMS" <<'PY'
 import importlib.util, sys, time
 import torch
-from dvmap.backends import load_backend
-from dvmap.models import model_spec
+from dvmap.inference.backends import load_backend
+from dvmap.inference.models import model_spec
 
 model_dir, items = sys.argv[1], int(sys.argv[2])
 assert torch.cuda.is_available(), "no CUDA device visible"

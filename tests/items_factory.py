@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from dvmap import ATTRIBUTES
-from dvmap.archetypes import profile_ids
-from dvmap.items import order_items
+from dvmap.survey.archetypes import profile_ids
+from dvmap.corpus.items import order_items
 
 BASE_PROFILE = {"Country": "Xland", "Gender": "Female", "Marital Status": "Married",
                 "Has Children": "has at least one child", "Education Level": "Tertiary", "Occupation": "Employed",

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from dvmap.archetypes import (
+from dvmap.survey.archetypes import (
     MAJORITY,
     archetype_stats,
     parse_tau,
@@ -18,11 +18,11 @@ from dvmap.archetypes import (
     select_archetypes,
     tau_label,
 )
-from dvmap.attribute_map import load_attribute_map
-from dvmap.catalog import Question, load_catalog
+from dvmap.survey.attribute_map import load_attribute_map
+from dvmap.survey.catalog import Question, load_catalog
 from dvmap.errors import DvmapError
-from dvmap.respondents import build_respondents
-from dvmap.synth import write_synthetic_sav
+from dvmap.survey.respondents import build_respondents
+from dvmap.survey.synth import write_synthetic_sav
 
 # --------------------------------------------------------------------------------------------------------------
 # Fixtures

@@ -8,15 +8,15 @@ import pandas as pd
 import pytest
 
 from dvmap import ATTRIBUTES
-from dvmap.archetypes import profile_ids
-from dvmap.baselines import KINDS, make_baseline
-from dvmap.catalog import load_catalog
+from dvmap.survey.archetypes import profile_ids
+from dvmap.evaluation.baselines import KINDS, make_baseline
+from dvmap.survey.catalog import load_catalog
 from dvmap.errors import DvmapError
-from dvmap.evaluate import evaluate
-from dvmap.flips import FLIP_SPLIT, flip_items, flip_rates
-from dvmap.items import ITEM_COLUMNS, attribute_columns
-from dvmap.predictions import prediction_table
-from dvmap.release import import_part
+from dvmap.evaluation.evaluate import evaluate
+from dvmap.evaluation.flips import flip_items, flip_rates
+from dvmap.evaluation.predictions import prediction_table
+from dvmap.schema import FLIP_SPLIT, ITEM_COLUMNS, attribute_columns
+from dvmap.corpus.release import import_part
 
 from .conftest import RELEASE, require_shared
 from .items_factory import make_items

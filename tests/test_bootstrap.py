@@ -14,9 +14,9 @@ from scipy.stats import wasserstein_distance
 
 from dvmap.answers import SAMPLE_SEPARATOR, vote
 from dvmap.errors import DvmapError
-from dvmap.evaluate import evaluate
-from dvmap.metrics import METRICS, PAIRED, Evaluation, profile_keys, resolve_unit
-from dvmap.predictions import prediction_table
+from dvmap.evaluation.evaluate import evaluate
+from dvmap.evaluation.metrics import METRICS, PAIRED, Evaluation, profile_keys, resolve_unit
+from dvmap.evaluation.predictions import prediction_table
 
 from .items_factory import make_items
 
@@ -162,11 +162,11 @@ def test_correlated_items_match_the_slow_reference():
 
 def test_small_blocks_give_the_same_intervals(monkeypatch):
     """Replicates are drawn in blocks; the block size changes neither the draws nor the intervals."""
-    import dvmap.metrics
+    import dvmap.evaluation.metrics
 
     items = noisy(seed=2)
     whole = Evaluation(items, n_boot=100, seed=4, unit="profile").tables([None, items["Country"].eq("X").to_numpy()])
-    monkeypatch.setattr(dvmap.metrics, "BLOCK_ELEMENTS", 30)  # 2 replicates per block, 1 per Wasserstein block
+    monkeypatch.setattr(dvmap.evaluation.metrics, "BLOCK_ELEMENTS", 30)  # 2 replicates per block, 1 per Wasserstein block
     blocks = Evaluation(items, n_boot=100, seed=4, unit="profile").tables([None, items["Country"].eq("X").to_numpy()])
     for table, same in zip(whole, blocks):
         for metric in METRICS:  # equal up to the rounding of sums over differently shaped blocks

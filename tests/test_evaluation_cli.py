@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dvmap.catalog import load_catalog
+from dvmap.survey.catalog import load_catalog
 from dvmap.answers import SAMPLE_SEPARATOR
 from dvmap.cli import main
 from dvmap.io import write_parquet
-from dvmap.metrics import PAIRED
-from dvmap.predictions import prediction_table
-from dvmap.release import import_part
+from dvmap.evaluation.metrics import PAIRED
+from dvmap.evaluation.predictions import prediction_table
+from dvmap.corpus.release import import_part
 
 from .conftest import RELEASE, require_shared
 from .items_factory import make_items
@@ -133,7 +133,7 @@ def test_merge_summaries_keeps_the_new_columns(tmp_path):
         summaries.append(str(tmp_path / f"summary{seed}.tsv"))
         assert main(["-q", "evaluate", model, "--reference", national, "--bootstrap", "20",
                      "-o", summaries[-1]]) == 0
-    assert main(["-q", "merge-summaries", *summaries, "-o", str(tmp_path / "merged.tsv")]) == 0
+    assert main(["-q", "summary", *summaries, "-o", str(tmp_path / "merged.tsv")]) == 0
     merged = pd.read_csv(tmp_path / "merged.tsv", sep="\t", dtype={"seed": str}, keep_default_na=False)
     rows = merged.set_index("seed")
     assert rows.loc["0", PAIRED] == 0.5 and rows.loc["1", PAIRED] == 0.0

@@ -21,12 +21,12 @@ import pandas as pd
 import pytest
 
 from dvmap.errors import DvmapError
-from dvmap.evaluate import evaluate
+from dvmap.evaluation.evaluate import evaluate
 from dvmap.io import read_parquet, write_parquet
-from dvmap.models import model_spec
-from dvmap.predict import predict_file
-from dvmap.predictions import check_predictions
-from dvmap.prompts import prompt_corpus
+from dvmap.inference.models import model_spec
+from dvmap.inference.predict import predict_file
+from dvmap.evaluation.predictions import check_predictions
+from dvmap.corpus.prompts import prompt_corpus
 
 from .conftest import OFFLINE, REPO
 from .processes import kill_when
@@ -87,7 +87,7 @@ def endpoint_spec(url: str, generation: dict | None = None, **source):
 
 
 def backend_of(spec, model_dir=None):
-    from dvmap.backends import load_backend
+    from dvmap.inference.backends import load_backend
 
     return load_backend(spec, None if model_dir is None else str(model_dir), device="cpu")
 
@@ -141,12 +141,12 @@ def test_transformers_samples_with_greedy_default(tiny_model_dir, tiny_backend):
 
 
 def test_input_major_weights_keep_the_model_and_its_answers(tiny_model_dir):  # noqa: F811
-    """The CPU weight layout (dvmap.backends.transformers_backend.input_major_weights) changes strides only:
+    """The CPU weight layout (dvmap.inference.backends.transformers_backend.input_major_weights) changes strides only:
     same logits (to float rounding), same greedy tokens, tied embeddings still one tensor."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from dvmap.backends.transformers_backend import input_major_weights
+    from dvmap.inference.backends.transformers_backend import input_major_weights
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir, padding_side="left")
     texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
@@ -229,7 +229,7 @@ class ChatServer:
 
     def serve_model(self, backend):
         """Answer with a dvmap TransformersBackend, one request at a time, honouring n/max_tokens/temperature/seed."""
-        from dvmap.models import Generation
+        from dvmap.inference.models import Generation
 
         model_lock = threading.Lock()
 
@@ -349,7 +349,7 @@ def test_endpoint_unreachable_fails_every_item(tmp_path):
 
 
 def test_endpoint_samples_are_voted(server, tmp_path):
-    from dvmap.predict import SAMPLE_SEPARATOR
+    from dvmap.inference.predict import SAMPLE_SEPARATOR
 
     items = make_items(3)
     contents = [user_text(c) for c in conversations(items)]
@@ -439,8 +439,8 @@ def test_vllm_backend_on_cpu_predicts_like_transformers(tiny_model_dir, tmp_path
 
 VLLM_SAMPLING = """
 import json, sys
-from dvmap.backends import load_backend
-from dvmap.models import model_spec
+from dvmap.inference.backends import load_backend
+from dvmap.inference.models import model_spec
 
 if __name__ == "__main__":
     path, engine, output = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
@@ -483,7 +483,7 @@ def test_vllm_arguments_dvmap_sets_are_refused(tmp_path, key):
 
 def test_predict_cli_resumes_after_kill(tiny_model_dir, tmp_path, monkeypatch):  # noqa: F811
     from dvmap import cli
-    from dvmap.backends.transformers_backend import TransformersBackend
+    from dvmap.inference.backends.transformers_backend import TransformersBackend
 
     n_items, chunk = 48, 4
     items = make_items(n_items)

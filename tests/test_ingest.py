@@ -1,6 +1,6 @@
 """Ingest stage: WVS-7 files (.sav, .dta, .csv) -> the respondents table (``build_respondents``, ``dvmap respondents``).
 
-All inputs are built from the seeded synthetic survey (``dvmap.synth``), small enough to keep the file fast.
+All inputs are built from the seeded synthetic survey (``dvmap.survey.synth``), small enough to keep the file fast.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import pytest
 import yaml
 
 from dvmap import ATTRIBUTES, NOT_ANSWERED
-from dvmap.attribute_map import DEFAULT_ATTRIBUTE_MAP, load_attribute_map
-from dvmap.catalog import load_catalog
+from dvmap.survey.attribute_map import DEFAULT_ATTRIBUTE_MAP, load_attribute_map
+from dvmap.survey.catalog import load_catalog
 from dvmap.cli import main
 from dvmap.errors import DvmapError
-from dvmap.readers import available_columns
-from dvmap.respondents import build_respondents
-from dvmap.synth import LANGUAGES, synthesize, write_synthetic_sav
+from dvmap.survey.readers import available_columns
+from dvmap.survey.respondents import build_respondents
+from dvmap.survey.synth import LANGUAGES, synthesize, write_synthetic_sav
 
 SYNTH = dict(respondents_per_country=30, n_countries=3, seed=1)
 EXPECTED_ATTRIBUTES = [

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from dvmap import ATTRIBUTES
-from dvmap.evaluate import evaluate
-from dvmap.metrics import METRICS, Evaluation, item_scores
-from dvmap.predictions import COLUMNS as PREDICTION_COLUMNS
-from dvmap.predictions import prediction_table
+from dvmap.evaluation.evaluate import evaluate
+from dvmap.evaluation.metrics import METRICS, Evaluation, item_scores
+from dvmap.evaluation.predictions import prediction_table
+from dvmap.schema import PREDICTION_COLUMNS
 
 from .items_factory import make_items
 

@@ -13,11 +13,11 @@ import pytest
 import yaml
 
 from dvmap import ATTRIBUTES, NOT_ANSWERED
-from dvmap.catalog import load_catalog
+from dvmap.survey.catalog import load_catalog
 from dvmap.cli import main
 from dvmap.errors import DvmapError
 from dvmap.io import read_parquet, write_parquet
-from dvmap.prompts import DEFAULT_TEMPLATES, STYLES, load_templates, prompt_corpus
+from dvmap.corpus.prompts import DEFAULT_TEMPLATES, STYLES, load_templates, prompt_corpus
 
 from .conftest import REPO
 
@@ -294,10 +294,10 @@ class RecordingBackend:
 
 
 def test_cli_predict_passes_templates(tmp_path, monkeypatch, capsys):
-    import dvmap.backends
+    import dvmap.inference.backends
 
     backend = RecordingBackend()
-    monkeypatch.setattr(dvmap.backends, "load_backend", lambda spec, path, **kw: backend)
+    monkeypatch.setattr(dvmap.inference.backends, "load_backend", lambda spec, path, **kw: backend)
     items = tmp_path / "bench" / "cross_value.parquet"
     write_parquet(make_items(), items)
     path = user_file(tmp_path, lambda d: d["styles"]["direct"].update(system="SYSTEM WORDING <answer></answer>"))
@@ -309,7 +309,7 @@ def test_cli_predict_passes_templates(tmp_path, monkeypatch, capsys):
     assert (read_parquet(tmp_path / "out" / "cross_value.parquet")["prediction"] == "Very important").all()
     # a bad file fails before any model is loaded
     bad = user_file(tmp_path, _drop_direct, "bad.yaml")
-    monkeypatch.setattr(dvmap.backends, "load_backend", lambda *a, **k: pytest.fail("model loaded"))
+    monkeypatch.setattr(dvmap.inference.backends, "load_backend", lambda *a, **k: pytest.fail("model loaded"))
     assert main(["predict", str(items), "--model", "fake", "--model-spec", entry, "--templates", str(bad),
                  "-o", str(tmp_path / "out2")]) == 2
     assert str(bad) in capsys.readouterr().err

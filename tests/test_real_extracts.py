@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from dvmap import ATTRIBUTES, NOT_ANSWERED, REQUIRED_ATTRIBUTES
-from dvmap.attribute_map import load_attribute_map
-from dvmap.catalog import load_catalog
+from dvmap.survey.attribute_map import load_attribute_map
+from dvmap.survey.catalog import load_catalog
 from dvmap.errors import DvmapError
-from dvmap.respondents import build_respondents, drop_incomplete
+from dvmap.survey.respondents import build_respondents, drop_incomplete
 
 from .conftest import RELEASE, WVS7, require_shared
 

@@ -31,7 +31,7 @@ def layered(recipe: str) -> dict:
 
 @pytest.mark.parametrize("recipe, model, prompts, gpus", RELEASE_SCRIPTS)
 def test_release_recipe(recipe, model, prompts, gpus, tmp_path):
-    from dvmap.train_spec import grpo_config, train_spec
+    from dvmap.training.spec import grpo_config, train_spec
 
     config = layered(recipe)
     training = config["training"]

@@ -13,14 +13,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from dvmap import ATTRIBUTES
-from dvmap.archetypes import archetype_stats, select_archetypes
-from dvmap.attribute_map import load_attribute_map
-from dvmap.catalog import Question, load_catalog
+from dvmap.survey.archetypes import archetype_stats, select_archetypes
+from dvmap.survey.attribute_map import load_attribute_map
+from dvmap.survey.catalog import Question, load_catalog
 from dvmap.cli import main
 from dvmap.errors import DvmapError
 from dvmap.io import write_parquet
-from dvmap.prompts import prompt_corpus
-from dvmap.release import (
+from dvmap.corpus.prompts import prompt_corpus
+from dvmap.corpus.release import (
     RELEASE_COLUMNS,
     dvmap_verl_layout,
     export_release,
@@ -28,9 +28,9 @@ from dvmap.release import (
     parse_options,
     read_release,
 )
-from dvmap.respondents import build_respondents
-from dvmap.splits import assign_profiles, corpus_items
-from dvmap.synth import write_synthetic_sav
+from dvmap.survey.respondents import build_respondents
+from dvmap.corpus.splits import assign_profiles, corpus_items
+from dvmap.survey.synth import write_synthetic_sav
 
 from .conftest import RELEASE
 

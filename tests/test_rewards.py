@@ -1,4 +1,4 @@
-"""GRPO rewards (dvmap.rewards) on hand-built completions, as TRL calls them: plain strings and TRL's conversational
+"""GRPO rewards (dvmap.training.rewards) on hand-built completions, as TRL calls them: plain strings and TRL's conversational
 form, exact values computed by hand. dvmap's own rewards, then the release's (wvs, wvs_d, wvs_g, wvs_p) branch by
 branch, with the options as a list and as the release's comma-joined string (string_options), and on real rows of
 the release's dev set. Also options as numpy arrays (what parquet and datasets give), reward parameters, the registry
@@ -15,7 +15,7 @@ import pytest
 
 from dvmap.errors import DvmapError
 from dvmap.io import read_parquet, write_parquet
-from dvmap.rewards import (LOGGED, REGISTRY, REWARD_PARAMS, REWARDS, accuracy, format_bonus, logged_funcs, make_reward,
+from dvmap.training.rewards import (LOGGED, REGISTRY, REWARD_PARAMS, REWARDS, accuracy, format_bonus, logged_funcs, make_reward,
                            reward_params, reward_weights)
 
 OPTIONS = ["Never", "Rarely", "Often", "Always"]  # K = 4; no option is a word of another

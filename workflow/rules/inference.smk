@@ -17,10 +17,7 @@ rule predict:
         model=model_dir,
         templates=config["prompts"].get("templates") or [],
     output:
-        expand(
-            "results/predictions/{{model}}-{{style}}.tau~none.seed~{{seed}}/{split}.parquet",
-            split=EVAL_SPLITS,
-        ),
+        predictions_of("{model}-{style}", "none", "{seed}"),
     params:
         **predict_params("{model}-{style}"),
         templates=templates_arg(),
@@ -43,10 +40,7 @@ use rule predict as predict_trained with:
         model=CHECKPOINT,
         templates=config["prompts"].get("templates") or [],
     output:
-        expand(
-            "results/predictions/{{model}}-{{style}}-grpo-{{reward}}.tau~{{tau}}.seed~{{seed}}/{split}.parquet",
-            split=EVAL_SPLITS,
-        ),
+        predictions_of("{model}-{style}-grpo-{reward}", "{tau}", "{seed}"),
     params:
         **predict_params("{model}-{style}-grpo-{reward}"),
         templates=templates_arg(),

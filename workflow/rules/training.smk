@@ -83,4 +83,4 @@ rule training_curves:
     conda:
         "../../envs/data.yaml"
     shell:
-        "dvmap plot-training {input} --labels {params.labels:q} -o {output} 2> {log}"
+        "dvmap training-curves {input} --labels {params.labels:q} -o {output} 2> {log}"

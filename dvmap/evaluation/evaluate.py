@@ -1,0 +1,214 @@
+"""Evaluation: every predictor's metrics per split, overall and by country, question and attribute, with CIs.
+
+Before scoring, LLM outputs are parsed again under the answer protocol (``lenient`` or ``strict``, see
+:mod:`dvmap.answers`): a row with a raw_output gets the majority vote of its samples under that protocol, so the
+same generations can be scored under either; a row without one (a baseline) keeps its prediction_index. Each summary
+row also carries the paired accuracy difference against the national-label baseline on the same items, with a CI
+from the same bootstrap resamples, when national-label predictions are among the inputs or references.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..answers import PROTOCOLS, vote
+from ..errors import DvmapError
+from ..schema import attribute_columns
+from .metrics import METRICS, PAIRED, Evaluation, resolve_unit
+
+log = logging.getLogger(__name__)
+KEYS = ["predictor", "model", "threshold", "seed", "split"]
+#: The model whose predictions are the reference of the paired difference.
+REFERENCE_MODEL = "national_label"
+#: Summary columns, in order (``_sd`` columns follow on rows across seeds).
+SUMMARY_COLUMNS = (KEYS + ["protocol", "bootstrap_unit", "n_items", "fallback_rate"]
+                   + [f"{m}{s}" for m in (*METRICS, PAIRED) for s in ("", "_ci_low", "_ci_high")] + ["reference"])
+SD_COLUMNS = [f"{m}_sd" for m in (*METRICS, PAIRED)]
+
+Frames = Iterable[pd.DataFrame] | Mapping[str, pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One reference predictor's predictions on one split: prediction_index by item_id, and where they came from."""
+    source: str
+    predictor: str
+    threshold: str
+    seed: str
+    split: str
+    prediction_index: pd.Series
+
+
+def evaluate(predictions: Frames, n_boot: int = 1000, seed: int = 0, unit: str = "auto",
+             protocol: str = "lenient", references: Frames | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary, breakdown) of prediction tables: see :func:`evaluate_predictions` and :func:`merge_summaries`.
+
+    ``predictions`` and ``references`` are lists of frames or mappings {source (a file name): frame}. The
+    national-label predictions among the references, then among the predictions, are the references of the paired
+    difference (see :func:`choose_reference`)."""
+    named = [(name, apply_protocol(frame, protocol)) for name, frame in _named(predictions, "predictions")]
+    pool = reference_pool([(name, apply_protocol(frame, protocol))
+                           for name, frame in _named(references or [], "reference")] + named)
+    parts = [evaluate_predictions(frame, n_boot, seed, unit=unit, protocol=protocol, references=pool, reparse=False)
+             for _, frame in named]
+    return merge_summaries([p[0] for p in parts]), pd.concat([p[1] for p in parts], ignore_index=True)
+
+
+def evaluate_predictions(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0, unit: str = "auto",
+                         protocol: str = "lenient", references: list[Reference] | None = None,
+                         reparse: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Summary rows (one per predictor and split: metrics, 95% CIs, fallback rate, paired difference against the
+    reference) and the long breakdown by country, question and each attribute. ``unit``: the bootstrap unit
+    (auto, item, profile, question); ``references``: see :func:`reference_pool`."""
+    if reparse:
+        frame = apply_protocol(frame, protocol)
+    summary, breakdown = [], []
+    for key, group in frame.groupby(KEYS, sort=False, dropna=False):
+        key = dict(zip(KEYS, key))
+        key["seed"] = _seed_label(key["seed"])
+        split_unit = resolve_unit(unit, str(key["split"]))
+        reference = choose_reference(references or [], key)
+        reference_index = None if reference is None else _reference_index(reference, group, key)
+        log.info("evaluating %s on %s (%d items, %s bootstrap%s)", key["predictor"], key["split"], len(group),
+                 split_unit, "" if reference is None else f", paired with {reference.predictor}")
+        evaluation = Evaluation(group, n_boot=n_boot, seed=seed, unit=split_unit, reference_index=reference_index)
+        groups = _breakdown_groups(evaluation.items)
+        tables = evaluation.tables([None] + [mask for _, _, mask in groups])
+        row = {**key, "protocol": protocol, "bootstrap_unit": split_unit, "n_items": len(group),
+               "fallback_rate": float(group["fallback"].notna().mean()),
+               "reference": "" if reference is None else reference.predictor}
+        for metric in (*METRICS, PAIRED):
+            value, low, high = tables[0].get(metric, (np.nan, np.nan, np.nan))
+            row.update({metric: value, f"{metric}_ci_low": low, f"{metric}_ci_high": high})
+        summary.append(row)
+        for (group_type, value, mask), table in zip(groups, tables[1:]):
+            for metric in METRICS:
+                point, low, high = table[metric]
+                breakdown.append({**key, "protocol": protocol, "bootstrap_unit": split_unit, "group_type": group_type,
+                                  "group": value, "n_items": int(mask.sum()), "metric": metric, "value": point,
+                                  "ci_low": low, "ci_high": high})
+    return pd.DataFrame(summary), pd.DataFrame(breakdown)
+
+
+def apply_protocol(frame: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    """The frame with prediction_index (and prediction) of every row with a raw_output voted again over its samples
+    under ``protocol``; rows without raw_output (baselines) are kept as they are."""
+    if protocol not in PROTOCOLS:
+        raise DvmapError(f"evaluation.protocol: unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
+    if "raw_output" not in frame.columns or not frame["raw_output"].notna().any():
+        return frame
+    frame = frame.copy()
+    rows = np.flatnonzero(frame["raw_output"].notna().to_numpy())
+    raw = frame["raw_output"].to_numpy(dtype=object)[rows]
+    options = frame["options"].to_numpy()[rows]
+    voted = np.array([vote(str(r), list(o), protocol) for r, o in zip(raw, options)], dtype=float)
+    index = np.array(frame["prediction_index"].to_numpy(dtype=float, na_value=np.nan))  # a writable copy
+    index[rows] = np.where(voted >= 0, voted, np.nan)
+    frame["prediction_index"] = pd.array(index, dtype="Int64")
+    frame["prediction"] = [None if np.isnan(i) else list(o)[int(i)] for i, o in zip(index, frame["options"])]
+    return frame
+
+
+def reference_pool(frames: list[tuple[str, pd.DataFrame]]) -> list[Reference]:
+    """The national-label predictions among ``frames`` ((source, frame) pairs), one entry per predictor and split,
+    in the order given."""
+    pool = []
+    for source, frame in frames:
+        if "model" not in frame.columns:
+            continue
+        national = frame[frame["model"] == REFERENCE_MODEL]
+        for key, group in national.groupby(KEYS, sort=False, dropna=False):
+            key = dict(zip(KEYS, key))
+            index = pd.Series(group["prediction_index"].to_numpy(dtype=float, na_value=np.nan),
+                              index=group["item_id"].astype(str).to_numpy())
+            pool.append(Reference(source, str(key["predictor"]), str(key["threshold"]), _seed_label(key["seed"]),
+                                  str(key["split"]), index))
+    return pool
+
+
+def choose_reference(pool: list[Reference], key: dict) -> Reference | None:
+    """The reference of a predictor on a split: among the pool's entries for that split, the predictor itself (a
+    national label is its own reference), else the first of the same threshold and seed, else of the same threshold,
+    else the first one (e.g. a zero-shot LLM, threshold none); None when the pool has nothing for the split."""
+    candidates = [r for r in pool if r.split == str(key["split"])]
+    threshold, seed = str(key["threshold"]), str(key["seed"])
+    for keep in (lambda r: r.predictor == str(key["predictor"]),
+                 lambda r: r.threshold == threshold and r.seed == seed,
+                 lambda r: r.threshold == threshold,
+                 lambda r: True):
+        chosen = [r for r in candidates if keep(r)]
+        if chosen:
+            return chosen[0]
+    return None
+
+
+def _reference_index(reference: Reference, group: pd.DataFrame, key: dict) -> np.ndarray:
+    """The reference's prediction_index for the group's items, in the group's order; every item must be there."""
+    ids = group["item_id"].astype(str).to_numpy()
+    position = reference.prediction_index.index.get_indexer(ids)
+    missing = ids[position < 0]
+    if len(missing):
+        raise DvmapError(f"{reference.source}: the reference {reference.predictor} has no prediction for "
+                         f"{len(missing)} of the {len(ids)} {key['split']} items of {key['predictor']} "
+                         f"(e.g. {missing[0]!r})")
+    return reference.prediction_index.to_numpy()[position]
+
+
+def merge_summaries(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """One summary table, with mean ± sd across seeds where a model has several seeds at a threshold."""
+    summary = pd.concat(parts, ignore_index=True)
+    summary = summary.reindex(columns=list(dict.fromkeys([*summary.columns, *SUMMARY_COLUMNS])))
+    summary["seed"] = summary["seed"].astype(str).replace({"nan": "", "<NA>": ""})
+    summary = pd.concat([summary, _across_seeds(summary)], ignore_index=True)
+    summary = summary.reindex(columns=SUMMARY_COLUMNS + SD_COLUMNS)
+    return summary.sort_values(KEYS + ["protocol"], kind="stable").reset_index(drop=True)
+
+
+def _named(frames: Frames, what: str) -> list[tuple[str, pd.DataFrame]]:
+    if isinstance(frames, Mapping):
+        return [(str(name), frame) for name, frame in frames.items()]
+    return [(f"{what}[{i}]", frame) for i, frame in enumerate(frames)]
+
+
+def _seed_label(seed) -> str:
+    if isinstance(seed, str):
+        return seed
+    return "" if pd.isna(seed) else str(int(seed))
+
+
+def _breakdown_groups(items: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
+    """(group type, group, item mask) for every country, question and value of each other attribute."""
+    groupings = {"country": "Country", "question": "question_id",
+                 **{f"attribute:{a}": a for a in attribute_columns(items) if a != "Country"}}
+    groups = []
+    for group_type, column in groupings.items():
+        codes, values = pd.factorize(items[column].astype(str), sort=True)
+        for code, value in enumerate(values):
+            groups.append((group_type, str(value), codes == code))
+    return groups
+
+
+def _across_seeds(summary: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sd across seeds for each (model, threshold, split, protocol, unit) that has more than one seed."""
+    seeded = summary[summary["seed"] != ""]
+    rows = []
+    for (model, threshold, split, protocol, unit), group in seeded.groupby(
+            ["model", "threshold", "split", "protocol", "bootstrap_unit"], sort=False, dropna=False):
+        if len(group) < 2:
+            continue
+        references = [r for r in dict.fromkeys(group["reference"].fillna("").astype(str)) if r]
+        row = {"predictor": f"{model}.tau~{threshold}.seeds", "model": model, "threshold": threshold,
+               "seed": "mean", "split": split, "protocol": protocol, "bootstrap_unit": unit,
+               "n_items": int(group["n_items"].iloc[0]), "fallback_rate": float(group["fallback_rate"].mean()),
+               "reference": ",".join(references)}
+        for metric in (*METRICS, PAIRED):
+            values = pd.to_numeric(group[metric], errors="coerce")
+            row[metric] = float(values.mean())
+            row[f"{metric}_sd"] = float(values.std(ddof=1))
+        rows.append(row)
+    return pd.DataFrame(rows)

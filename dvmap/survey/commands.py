@@ -1,0 +1,138 @@
+"""The `dvmap` subcommands of the survey stage: each command's parser beside its function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import REQUIRED_ATTRIBUTES
+from ..arguments import add_catalog, catalog
+from ..errors import DvmapError
+from ..io import read_table
+
+
+def cmd_synth(args):
+    from .synth import write_synthetic_sav
+
+    write_synthetic_sav(args.output, catalog(args), respondents_per_country=args.respondents_per_country,
+                        n_countries=args.countries, seed=args.seed)
+
+
+def cmd_respondents(args):
+    from .attribute_map import load_attribute_map
+    from ..io import write_parquet, write_tsv
+    from .respondents import build_respondents, drop_incomplete
+
+    absent: str | dict[str, str] = args.absent_attributes
+    if args.absent_attribute:
+        absent = {name: args.absent_attributes for name in load_attribute_map(args.attribute_map)}
+        for spec in args.absent_attribute:
+            name, _, policy = spec.partition("=")
+            absent[name] = policy
+    table = build_respondents([Path(p) for p in args.inputs], catalog(args), load_attribute_map(args.attribute_map),
+                              absent_attributes=absent, absent_questions=args.absent_questions,
+                              id_column=args.id_column or None)
+    table, dropped = drop_incomplete(table, args.required_attributes)
+    if args.dropped_report:
+        write_tsv(dropped, args.dropped_report)
+    write_parquet(table, args.output)
+
+
+def cmd_archetype_stats(args):
+    from .archetypes import archetype_stats
+    from ..io import read_parquet, write_parquet
+
+    write_parquet(archetype_stats(read_parquet(args.respondents), catalog(args)), args.output)
+
+
+def cmd_archetypes(args):
+    from .archetypes import parse_tau, select_archetypes
+    from ..io import write_parquet
+
+    write_parquet(select_archetypes(read_table(args.stats), parse_tau(args.tau), args.min_group_size), args.output)
+
+
+def cmd_diagnostics(args):
+    from .archetypes import profile_sizes
+    from .diagnostics import diagnostics
+    from ..io import read_parquet, read_tsv, write_tsv
+    from ..plots import jsd_heatmap
+
+    sizes = profile_sizes(read_parquet(args.respondents), catalog(args))
+    dropped = read_tsv(args.dropped) if args.dropped else None
+    table = diagnostics(read_table(args.stats), read_table(args.archetypes), sizes, dropped)
+    write_tsv(table, args.output)
+    if args.plot:
+        jsd_heatmap(table, args.tau, args.plot)
+
+
+def cmd_sweep(args):
+    from .diagnostics import sweep_table
+    from ..io import read_tsv, write_tsv
+    from ..plots import sweep_plot
+
+    if len(args.taus) != len(args.diagnostics):
+        raise DvmapError("--taus needs one threshold label per diagnostics file")
+    tables = {tau: read_tsv(path) for tau, path in zip(args.taus, args.diagnostics)}
+    sweep = sweep_table(tables)
+    write_tsv(sweep, args.output)
+    if args.plot:
+        sweep_plot(sweep, args.plot)
+
+
+def register(sub) -> None:
+    """Add the survey stage's subcommands to the ``dvmap`` parser's subparsers."""
+    p = sub.add_parser("synth", help="write the synthetic WVS-7-shaped survey (.sav)")
+    p.add_argument("-o", "--output", required=True, help="output .sav path")
+    p.add_argument("--respondents-per-country", type=int, default=400, help="config: synth.respondents_per_country")
+    p.add_argument("--countries", type=int, default=12, help="number of countries (config: synth.n_countries)")
+    p.add_argument("--seed", type=int, default=7, help="config: synth.seed")
+    add_catalog(p)
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("respondents", help="WVS-7 files (.sav/.dta/.csv) -> respondents.parquet")
+    p.add_argument("inputs", nargs="+", help="one pooled file or many per-country files (config: data.inputs)")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--absent-attributes", choices=["error", "not-answered", "drop"], default="error",
+                   help="what to do when an attribute's WVS variables are absent (config: data.absent_attributes)")
+    p.add_argument("--absent-attribute", action="append", metavar="NAME=POLICY",
+                   help="per-attribute policy, e.g. 'Common Language=not-answered' (repeatable)")
+    p.add_argument("--absent-questions", choices=["error", "skip"], default="error",
+                   help="what to do when a catalog question is absent (config: data.absent_questions)")
+    p.add_argument("--id-column", default="D_INTERVIEW", help="respondent id variable (config: data.id_column)")
+    p.add_argument("--required-attributes", nargs="*", default=list(REQUIRED_ATTRIBUTES), metavar="ATTRIBUTE",
+                   help="drop respondents missing any of these (config: data.required_attributes)")
+    p.add_argument("--dropped-report", help="TSV of dropped respondents per country and attribute")
+    p.add_argument("--attribute-map", help="attribute map YAML (config: data.attribute_map)")
+    add_catalog(p)
+    p.set_defaults(func=cmd_respondents)
+
+    p = sub.add_parser("archetype-stats", help="per (profile, question): n, counts, modal answer, entropy")
+    p.add_argument("respondents")
+    p.add_argument("-o", "--output", required=True)
+    add_catalog(p)
+    p.set_defaults(func=cmd_archetype_stats)
+
+    p = sub.add_parser("archetypes", help="keep the pairs of one consensus threshold")
+    p.add_argument("stats", help="output of archetype-stats")
+    p.add_argument("--tau", required=True, help="entropy threshold in bits, or 'majority' (config: archetypes.thresholds)")
+    p.add_argument("--min-group-size", type=int, default=1, help="config: archetypes.min_group_size")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_archetypes)
+
+    p = sub.add_parser("diagnostics", help="what one threshold keeps: TSV and JSD heatmap")
+    p.add_argument("stats")
+    p.add_argument("archetypes")
+    p.add_argument("--respondents", required=True)
+    p.add_argument("--tau", required=True, help="threshold label, for the plot title")
+    p.add_argument("--dropped", help="respondents' --dropped-report TSV, reported in section respondent_filter")
+    p.add_argument("-o", "--output", required=True, help="TSV")
+    p.add_argument("--plot", help="PNG heatmap path")
+    add_catalog(p)
+    p.set_defaults(func=cmd_diagnostics)
+
+    p = sub.add_parser("sweep", help="compare diagnostics across thresholds: TSV and plot")
+    p.add_argument("diagnostics", nargs="+")
+    p.add_argument("--taus", nargs="+", required=True)
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--plot")
+    p.set_defaults(func=cmd_sweep)

@@ -1,0 +1,79 @@
+"""The `dvmap` subcommands of the training stage: each command's parser beside its function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..arguments import log_devices
+from ..errors import DvmapError
+from .rewards import REWARDS
+
+
+def _train_spec(args):
+    import json
+
+    from .spec import train_spec
+
+    try:
+        training = json.loads(args.training)
+    except json.JSONDecodeError as exc:
+        raise DvmapError(f"--training: not JSON ({exc})") from None
+    return train_spec(training, reward=getattr(args, "reward", "binary"), seed=args.seed,
+                      chat_template_kwargs=json.loads(args.chat_template))
+
+
+def cmd_sft(args):
+    from .sft import train_sft
+
+    log_devices()
+    train_sft(Path(args.corpus), args.model_path, Path(args.output), _train_spec(args))
+
+
+def cmd_train(args):
+    from .grpo import train_grpo
+
+    log_devices()
+    train_grpo(Path(args.corpus), Path(args.dev) if args.dev else None, args.model_path, Path(args.output),
+               Path(args.log), _train_spec(args))
+
+
+def cmd_training_curves(args):
+    from ..io import read_tsv
+    from ..plots import training_curves
+
+    if len(args.labels) != len(args.logs):
+        raise DvmapError(f"--labels: {len(args.labels)} labels for {len(args.logs)} logs")
+    training_curves({label: read_tsv(path) for label, path in zip(args.labels, args.logs)}, args.output)
+
+
+def _add_training(p):
+    p.add_argument("--model-path", required=True, help="model directory to start from")
+    p.add_argument("--training", default="{}", help="the training config section as JSON (config: training)")
+    p.add_argument("--seed", type=int, default=0, help="config: training.seeds")
+    p.add_argument("--chat-template", default="{}", help="apply_chat_template arguments as JSON "
+                                                         "(config: models.NAME.chat_template)")
+    p.add_argument("-o", "--output", required=True, help="folder for the final model (a plain HF directory)")
+
+
+def register(sub) -> None:
+    """Add the training stage's subcommands to the ``dvmap`` parser's subparsers."""
+    p = sub.add_parser("sft", help="SFT warm-up on a prompt corpus's answers (TRL SFTTrainer)")
+    p.add_argument("corpus", help="prompt corpus (results/prompts/tau~T/STYLE/train.parquet)")
+    _add_training(p)
+    p.set_defaults(func=cmd_sft)
+
+    p = sub.add_parser("train", help="GRPO training on a prompt corpus (TRL GRPOTrainer); resumes when rerun")
+    p.add_argument("corpus", help="prompt corpus (results/prompts/tau~T/STYLE/train.parquet)")
+    p.add_argument("--dev", help="dev prompt corpus, scored after training")
+    p.add_argument("--reward", default="binary", choices=REWARDS,
+                   help="dvmap's binary, likert, gaussian, rarity or the release's wvs, wvs_d, wvs_g, wvs_p "
+                        "(config: training.rewards)")
+    p.add_argument("--log", required=True, help="train log TSV")
+    _add_training(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("training-curves", help="training curves of GRPO runs from their log TSVs")
+    p.add_argument("logs", nargs="+")
+    p.add_argument("--labels", nargs="+", required=True, help="one legend label per log")
+    p.add_argument("-o", "--output", required=True, help="PNG path")
+    p.set_defaults(func=cmd_training_curves)

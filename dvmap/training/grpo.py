@@ -1,0 +1,67 @@
+"""GRPO training with TRL's GRPOTrainer on a prompt corpus; resumable; writes a plain HF model directory and a log.
+
+Intermediate checkpoints go to ``<output>.work/`` (kept when a run is interrupted, so that a rerun resumes from the
+last one); the final model is saved to a temporary folder and renamed onto ``<output>`` only when training ends.
+Run it under ``accelerate launch`` for several GPUs or DeepSpeed; on one device plain ``python -m dvmap`` works too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from .checkpoints import last_checkpoint, load_tokenizer, save_final
+from ..errors import DvmapError
+from ..io import write_tsv
+from .rewards import logged_funcs, make_reward
+from .datasets import reward_dataset
+from .spec import TrainSpec, grpo_config, lora_config
+
+log = logging.getLogger(__name__)
+#: Train-log columns, from TRL's metric names; TensorBoard (``tensorboard/`` in the model folder) has all metrics.
+LOG_COLUMNS = {"step": "step", "epoch": "epoch", "reward": "reward_mean", "reward_std": "reward_std", "kl": "kl",
+               "completions/mean_length": "completion_length", "rewards/accuracy/mean": "train_accuracy",
+               "eval_reward": "dev_reward", "eval_rewards/accuracy/mean": "dev_accuracy", "loss": "loss",
+               "grad_norm": "grad_norm", "learning_rate": "learning_rate", "entropy": "entropy",
+               "step_time": "step_time", "num_tokens": "num_tokens"}
+
+
+def train_grpo(train: Path, dev: Path | None, model_path: str, output: Path, log_path: Path, spec: TrainSpec) -> None:
+    """Train ``model_path`` with GRPO on the ``train`` corpus, score ``dev`` after training, save to ``output``."""
+    from trl import GRPOTrainer
+
+    output, work = Path(output), Path(f"{output}.work")
+    train_set = reward_dataset(train, spec.max_train_items, spec.data_seed)
+    dev_set = reward_dataset(dev, spec.eval_items, spec.data_seed) if dev is not None and spec.eval_items else None
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(work / "tensorboard")  # kept with the model: see below
+    args = grpo_config(spec, str(work))
+    tokenizer = load_tokenizer(model_path, padding_side="left")
+    rewards = [make_reward(spec.reward, spec.reward_params), *logged_funcs()]  # weights: grpo_config
+    trainer = GRPOTrainer(model=model_path, reward_funcs=rewards, args=args, train_dataset=train_set,
+                          eval_dataset=dev_set, processing_class=tokenizer, peft_config=lora_config(spec))
+    resume = last_checkpoint(work)
+    if resume:
+        log.info("resuming from %s", resume)
+    trainer.train(resume_from_checkpoint=resume)
+    if dev_set is not None:
+        trainer.evaluate()
+    save_final(trainer, output, spec.lora is not None)
+    if trainer.accelerator.is_main_process:
+        write_tsv(train_log(trainer.state.log_history), log_path)
+        if (work / "tensorboard").is_dir():
+            shutil.move(work / "tensorboard", output / "tensorboard")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def train_log(history: list[dict]) -> pd.DataFrame:
+    """One row per logged step: reward mean/std, KL, completion length, train/dev accuracy, loss and timing."""
+    if not history:
+        raise DvmapError("training logged nothing; set training.grpo.logging_steps")
+    frame = pd.DataFrame(history)
+    frame = frame[[c for c in LOG_COLUMNS if c in frame.columns]].rename(columns=LOG_COLUMNS)
+    frame = frame.dropna(how="all", subset=[c for c in frame.columns if c not in ("step", "epoch")])
+    return frame.groupby("step", as_index=False, sort=True).first()  # an eval row shares its train row's step
