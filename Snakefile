@@ -19,8 +19,8 @@ wildcard_constraints:
     split="|".join(CORPUS_SPLITS + BENCHMARK_SPLITS + (FLIP_SPLIT,)),
     kind="|".join(BASELINES) or "no-baseline",
     seed=r"[0-9]+",
-    predictor=r"[A-Za-z0-9_-]+\.tau~[^/]+",
-    model="|".join(config["models"]) or "no-model",
+    predictor=r"[A-Za-z0-9_-]+\.tau~(?:majority|release|none|[0-9]+\.[0-9]+)\.seed~[0-9]+",
+    model="|".join(map(re.escape, config["models"])) or "no-model",
     reward="|".join(REWARDS),
 
 

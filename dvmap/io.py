@@ -15,43 +15,109 @@ import pyarrow.parquet as pq
 from .errors import DvmapError
 
 
+class Outputs:
+    """Files of one command, each written to a temp path beside its target; :func:`atomic_outputs` renames them
+    into place together."""
+
+    def __init__(self):
+        self.pending: dict[Path, Path] = {}  # target -> temp path
+        self.created: list[Path] = []  # folders made for the targets, outermost first
+
+    def path(self, target: str | os.PathLike) -> Path:
+        """A fresh temp path for ``target`` (a regular file, or none yet; a target is written once)."""
+        target = Path(target)
+        if target in self.pending:
+            raise DvmapError(f"{target}: written twice by one command (two inputs with the same file name?)")
+        if target.exists() and not target.is_file():
+            raise DvmapError(f"{target}: exists and is not a regular file; refusing to replace it")
+        try:
+            self.created += [p for p in reversed((target.parent, *target.parent.parents)) if not p.exists()]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        except OSError as exc:
+            raise DvmapError(f"{target}: cannot write here ({exc.strerror}: {exc.filename})") from exc
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        self.pending[target] = Path(tmp)
+        return Path(tmp)
+
+    def parquet(self, data: pd.DataFrame | pa.Table, target, metadata: dict[str, str] | None = None) -> None:
+        """Write a table as parquet, byte-reproducibly (no pandas index or metadata; ``metadata``: schema
+        metadata of dvmap's own, which must be deterministic)."""
+        table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+        pq.write_table(table.replace_schema_metadata(metadata), self.path(target), compression="zstd",
+                       use_dictionary=True, write_statistics=True)
+
+    def tsv(self, frame: pd.DataFrame, target) -> None:
+        """Write a frame as a tab-separated file."""
+        frame.to_csv(self.path(target), sep="\t", index=False, lineterminator="\n", float_format="%.6g")
+
+    def commit(self) -> None:
+        for target, tmp in self.pending.items():
+            os.replace(tmp, target)
+        self.pending.clear()
+        self.created.clear()
+
+    def discard(self) -> None:
+        for tmp in self.pending.values():
+            tmp.unlink(missing_ok=True)
+        for folder in reversed(self.created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if still empty
+
+
+def check_writable(path: str | os.PathLike, folder: bool = False) -> Path:
+    """Refuse, before any work, an output path under a regular file, or one that exists and is of the wrong kind
+    (a folder where a file is due, or the reverse)."""
+    path = Path(path)
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise DvmapError(f"{path}: cannot write here ({blocking} is not a folder)")
+    if path.exists() and (path.is_dir() != folder or path.is_symlink()):
+        raise DvmapError(f"{path}: exists and is not a {'folder' if folder else 'regular file'}; refusing to "
+                         "replace it")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_outputs() -> Iterator[Outputs]:
+    """Collect a command's outputs (``out.parquet``, ``out.tsv``, ``out.path`` for other writers); rename them all
+    into place when the block succeeds, none of them (and no folder made for them) when it fails."""
+    out = Outputs()
+    try:
+        yield out
+        out.commit()
+    finally:
+        out.discard()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto ``path`` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_outputs() as out:
+        yield out.path(path)
 
 
-def write_parquet(data: pd.DataFrame | pa.Table, path: str | os.PathLike) -> None:
-    """Write a table as parquet, atomically and byte-reproducibly (no pandas index, fixed writer options)."""
-    table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
-    table = table.replace_schema_metadata(None)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd", use_dictionary=True, write_statistics=True)
+def write_parquet(data: pd.DataFrame | pa.Table, path: str | os.PathLike, metadata: dict[str, str] | None = None
+                  ) -> None:
+    """Write a table as parquet, atomically and byte-reproducibly (see :meth:`Outputs.parquet`)."""
+    with atomic_outputs() as out:
+        out.parquet(data, path, metadata)
 
 
 def write_tsv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a frame as a tab-separated file, atomically."""
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, sep="\t", index=False, lineterminator="\n", float_format="%.6g")
+    with atomic_outputs() as out:
+        out.tsv(frame, path)
 
 
 def read_table(path: str | os.PathLike) -> pa.Table:
     """Read a parquet artifact as an Arrow table, naming the file in the error when it is missing or unreadable."""
     try:
         return pq.read_table(path)
-    except (OSError, pa.ArrowInvalid) as exc:
+    except (OSError, pa.ArrowException) as exc:
         raise DvmapError(f"{path}: cannot read parquet ({exc})") from exc
 
 
@@ -59,7 +125,7 @@ def read_parquet(path: str | os.PathLike) -> pd.DataFrame:
     """Read a parquet artifact as a frame (errors as :func:`read_table`)."""
     try:
         return pd.read_parquet(path)
-    except (OSError, pa.ArrowInvalid) as exc:
+    except (OSError, pa.ArrowException) as exc:
         raise DvmapError(f"{path}: cannot read parquet ({exc})") from exc
 
 
@@ -81,7 +147,7 @@ def read_tsv(path: str | os.PathLike) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, sep="\t", dtype={c: str for c in LABEL_COLUMNS}, keep_default_na=False,
                             na_values=["nan", "NaN", ""])
-    except (OSError, pd.errors.ParserError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a parse error, an empty file, not text
         raise DvmapError(f"{path}: cannot read TSV ({exc})") from exc
     for column in LABEL_COLUMNS:
         if column in frame:

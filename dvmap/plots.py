@@ -122,7 +122,7 @@ def training_curves(logs: dict[str, pd.DataFrame], path) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), layout="constrained")
     for label, log in logs.items():
         for ax, (column, title) in zip(axes, panels):
-            rows = log.dropna(subset=[column]) if column in log.columns else log.iloc[:0]
+            rows = log.dropna(subset=[column]) if column in log.columns else pd.DataFrame(columns=["step", column])
             line, = ax.plot(rows["step"], rows[column], marker=".", label=label)
             if column == "reward_mean" and "reward_std" in rows.columns:
                 ax.fill_between(rows["step"], rows[column] - rows["reward_std"], rows[column] + rows["reward_std"],

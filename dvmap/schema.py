@@ -1,9 +1,11 @@
 """The tables the stages pass to each other — their columns and kinds —, the split names and the predictor name.
 
-Every command checks each input table against the schema it needs before doing any work
-(:func:`check_table`), so a table of another stage, or an empty one, is an error that names the file, what the
-table looks like, what is missing, and the command that writes the right table.
+Every command reads each input table with :func:`read_checked`, which checks it against the schema it needs before
+any work is done (:func:`check_table`), so a table of another stage, or an empty one, is an error that names the file,
+what the table looks like, what is missing, and the command that writes the right table. TSV tables (diagnostics,
+evaluation summaries and breakdowns, train logs) have schemas here too.
 """
+
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pyarrow as pa
 
 from . import ATTRIBUTES
 from .errors import DvmapError
+from .io import read_parquet, read_table, read_tsv
 
 CORPUS_SPLITS = ("train", "dev", "test")
 BENCHMARK_SPLITS = ("cross_demographic", "cross_country", "cross_value")
@@ -39,6 +42,26 @@ PREDICTION_COLUMNS = ("item_id", "predictor", "model", "threshold", "seed", "spl
 STAT_COLUMNS = ("profile_id", "question_id", "n", "counts", "answer", "answer_share", "entropy")
 #: DVMap's released corpus (train/dev/test.parquet and the Cross-* benchmark folders).
 RELEASE_COLUMNS = ("Q_id", *ATTRIBUTES, "frequency", "Category", "Question", "prompt", "Options", "answer")
+#: The respondents' --dropped-report: per country and required attribute, respondents and how many lacked it.
+DROPPED_COLUMNS = ("country", "attribute", "respondents", "dropped")
+#: Filter diagnostics of one threshold (a tidy table).
+DIAGNOSTIC_COLUMNS = ("section", "key", "country", "category", "metric", "value")
+#: Metrics of an evaluation; the paired accuracy difference against the reference predictor (the national label).
+METRICS = ("accuracy", "likert_consistency", "wasserstein", "unparseable_rate")
+PAIRED = "accuracy_vs_national_label"
+#: Which predictor on which split: the keys of evaluation summary and breakdown rows.
+EVALUATION_KEYS = ("predictor", "model", "threshold", "seed", "split")
+#: Summary columns, in order (``_sd`` columns follow on rows across seeds).
+SUMMARY_COLUMNS = (*EVALUATION_KEYS, "protocol", "bootstrap_unit", "n_items", "fallback_rate",
+                   *(f"{m}{s}" for m in (*METRICS, PAIRED) for s in ("", "_ci_low", "_ci_high")), "reference")
+BREAKDOWN_COLUMNS = (*EVALUATION_KEYS, "protocol", "bootstrap_unit", "group_type", "group", "n_items", "metric",
+                     "value", "ci_low", "ci_high")
+#: GRPO train-log columns, from TRL's metric names; TensorBoard (``tensorboard/`` in the model folder) has all metrics.
+LOG_COLUMNS = {"step": "step", "epoch": "epoch", "reward": "reward_mean", "reward_std": "reward_std", "kl": "kl",
+               "completions/mean_length": "completion_length", "rewards/accuracy/mean": "train_accuracy",
+               "eval_reward": "dev_reward", "eval_rewards/accuracy/mean": "dev_accuracy", "loss": "loss",
+               "grad_norm": "grad_norm", "learning_rate": "learning_rate", "entropy": "entropy",
+               "step_time": "step_time", "num_tokens": "num_tokens"}
 
 #: A predictor's folder name under results/predictions/: model, training threshold, seed.
 PREDICTOR = "{model}.tau~{tau}.seed~{seed}"
@@ -60,11 +83,12 @@ def attribute_columns(frame: pd.DataFrame) -> list[str]:
 
 @dataclass(frozen=True)
 class Schema:
-    """A table kind: the columns it must have and the command that writes it."""
+    """A table kind: the columns it must have, the command that writes it, and whether it is a TSV (else parquet)."""
 
     name: str
     columns: tuple[str, ...]
     written_by: str
+    tsv: bool = False
 
 
 RESPONDENTS = Schema("a respondents table", ("respondent_id", "Country"), "dvmap respondents")
@@ -72,11 +96,18 @@ STATS = Schema("archetype statistics", ("Country", *STAT_COLUMNS), "dvmap archet
 ARCHETYPES = Schema("archetypes of one threshold", ("Country", *STAT_COLUMNS), "dvmap archetypes")
 ASSIGNMENT = Schema("a profile assignment", ("profile_id", "Country", "split"), "dvmap split")
 ITEMS = Schema("an item table (corpus or benchmark split)", ("Country", *ITEM_COLUMNS), "dvmap split / corpus")
+FLIPPED = Schema("flipped items", (*ITEMS.columns, "source_item_id"), "dvmap flip-items")
 PROMPTS = Schema("a prompt corpus", (*PROMPT_COLUMNS, "Country", *ITEM_COLUMNS), "dvmap prompts")
 PREDICTIONS = Schema("a prediction table", PREDICTION_COLUMNS, "dvmap baseline / predict")
 RELEASE = Schema("a part of DVMap's released corpus", RELEASE_COLUMNS, "DVMap's release")
+DROPPED = Schema("a dropped-respondents report", DROPPED_COLUMNS, "dvmap respondents --dropped-report", tsv=True)
+DIAGNOSTICS = Schema("filter diagnostics", DIAGNOSTIC_COLUMNS, "dvmap diagnostics", tsv=True)
+SUMMARY = Schema("an evaluation summary", SUMMARY_COLUMNS, "dvmap evaluate / summary", tsv=True)
+BREAKDOWN = Schema("an evaluation breakdown", BREAKDOWN_COLUMNS, "dvmap evaluate --breakdown / summary", tsv=True)
+TRAIN_LOG = Schema("a GRPO train log", ("step", LOG_COLUMNS["reward"]), "dvmap train --log", tsv=True)
 #: Most specific first: how :func:`describe` names a table that is not the expected one.
-KNOWN = (PREDICTIONS, PROMPTS, ITEMS, STATS, ASSIGNMENT, RESPONDENTS, RELEASE)
+KNOWN = (PREDICTIONS, PROMPTS, FLIPPED, ITEMS, STATS, ASSIGNMENT, RESPONDENTS, RELEASE, SUMMARY, BREAKDOWN,
+         DIAGNOSTICS, DROPPED, TRAIN_LOG)
 
 
 def describe(columns) -> str:
@@ -96,3 +127,15 @@ def check_table(table: pd.DataFrame | pa.Table, schema: Schema, where, command: 
     rows = table.num_rows if isinstance(table, pa.Table) else len(table)
     if not rows and not allow_empty:
         raise DvmapError(f"{where}: {schema.name} with no row; `dvmap {command}` needs at least one")
+
+
+def read_checked(path, schema: Schema, command: str, allow_empty: bool = False, arrow: bool = False
+                 ) -> pd.DataFrame | pa.Table:
+    """The table at ``path`` (TSV or parquet, as ``schema`` says; an Arrow table if ``arrow``), checked against
+    ``schema`` for ``dvmap command`` (:func:`check_table`)."""
+    if schema.tsv:
+        table = read_tsv(path)
+    else:
+        table = read_table(path) if arrow else read_parquet(path)
+    check_table(table, schema, path, command, allow_empty)
+    return table

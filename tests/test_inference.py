@@ -397,6 +397,7 @@ def test_vllm_not_installed_is_an_actionable_error(tmp_path, capsys):
 
     items = tmp_path / "items" / "dev.parquet"
     write_parquet(make_items(2), items)
+    (tmp_path / "config.json").write_text("{}")  # passes predict's model-directory check; vLLM is what is missing
     code = main(["-q", "predict", str(items), "--model", "tiny", "--model-spec", json.dumps(entry),
                  "-o", str(tmp_path / "out")])
     assert code == 2
@@ -494,7 +495,7 @@ def test_predict_cli_resumes_after_kill(tiny_model_dir, tmp_path, monkeypatch): 
 
     def args(out: Path) -> list[str]:
         return ["-q", "predict", str(items_path), "--model", "tiny", "--model-spec", json.dumps(entry),
-                "--model-path", str(tiny_model_dir), "--chunk-size", str(chunk), "-o", str(out)]
+                "--model-path", str(tiny_model_dir), "--chunk-size", str(chunk), "--max-items", "all", "-o", str(out)]
 
     final = tmp_path / "killed" / "dev.parquet"
     parts = Path(f"{final}.parts")

@@ -594,3 +594,72 @@ def test_cli_per_attribute_policy_unknown_name(tmp_path, catalog, attribute_map,
                              extra=["--absent-attribute", "Common Language=sometimes"])
     with pytest.raises(DvmapError, match="Bogus"):
         build_respondents([path], catalog, attribute_map, absent_attributes={"Bogus": "drop"})
+
+
+# ----------------------------------------------------------------------- 5. generated ids of files without an id column
+
+
+def _without_ids(codes):
+    return codes.drop(columns=["D_INTERVIEW"])
+
+
+def test_single_file_without_id_column_keeps_stem_ids(tmp_path, catalog, attribute_map, survey, codes):
+    path = write_sav(_without_ids(codes), tmp_path / "wvs.sav", survey)
+    table = build_respondents([path], catalog, attribute_map)
+    assert table["respondent_id"].tolist() == [f"wvs-{i:06d}" for i in range(1, 91)]
+
+
+def test_same_named_files_from_different_folders_get_distinct_ids(tmp_path, catalog, attribute_map, survey, codes):
+    """Per-country folders holding files of the same name (usa/wvs.sav, deu/wvs.sav) used to collide on
+    ``wvs-000001``; the ids now carry as many folders as it takes to tell the files apart."""
+    parts = []
+    for country in ("USA", "DEU", "JPN"):
+        (tmp_path / country.lower()).mkdir()
+        part = _without_ids(codes[codes["B_COUNTRY_ALPHA"] == country].reset_index(drop=True))
+        parts.append(write_sav(part, tmp_path / country.lower() / "wvs.sav", survey))
+    table = build_respondents(parts, catalog, attribute_map)
+    assert table["respondent_id"].is_unique and len(table) == 90
+    assert table["respondent_id"].tolist()[:2] == ["usa/wvs-000001", "usa/wvs-000002"]
+    assert table["respondent_id"].tolist()[30] == "deu/wvs-000001"
+    # a file's ids depend on the files sharing its name, not on the order of the inputs
+    reordered = build_respondents(parts[::-1], catalog, attribute_map)
+    assert set(reordered["respondent_id"]) == set(table["respondent_id"])
+    # differently named files keep their stems
+    other = write_sav(_without_ids(codes.iloc[:5]), tmp_path / "extra.sav", survey)
+    mixed = build_respondents([parts[0], other], catalog, attribute_map)
+    assert mixed["respondent_id"].tolist()[-5:] == [f"extra-{i:06d}" for i in range(1, 6)]
+    assert mixed["respondent_id"].tolist()[0] == "wvs-000001"
+
+
+def test_file_labels():
+    from dvmap.survey.respondents import file_labels
+
+    assert file_labels([Path("x/wvs.sav")]) == ["wvs"]
+    assert file_labels([Path("a/wvs.sav"), Path("b/wvs.sav"), Path("c.sav")]) == ["a/wvs", "b/wvs", "c"]
+    assert file_labels([Path("a/wvs.sav"), Path("a/wvs.dta")]) == ["wvs.sav", "wvs.dta"]
+    assert file_labels([Path("p/a/wvs.sav"), Path("q/a/wvs.sav")]) == ["p/a/wvs", "q/a/wvs"]
+    assert file_labels([Path("a/wvs.sav"), Path("a/wvs.sav")]) == ["wvs", "wvs"]
+
+
+def test_duplicate_id_error_names_where_the_ids_came_from(tmp_path, catalog, attribute_map, survey, codes, capsys):
+    """Files without the id column: the message says their ids were generated (it used to blame D_INTERVIEW, a
+    column the files lack); the same file listed twice is named as such."""
+    path = write_sav(_without_ids(codes), tmp_path / "wvs.sav", survey)
+    with pytest.raises(DvmapError) as info:
+        build_respondents([path, path], catalog, attribute_map)
+    message = str(info.value)
+    assert "no column D_INTERVIEW" in message and "wvs-000001" in message and "more than once" in message
+    assert "ids from column D_INTERVIEW" not in message
+
+    # the id column of files that have it is named as the source of the duplicates
+    first = write_sav(codes.rename(columns={"D_INTERVIEW": "ID"}), tmp_path / "first.sav", survey)
+    second = write_sav(codes.rename(columns={"D_INTERVIEW": "ID"}).iloc[:3], tmp_path / "second.sav", survey)
+    err = assert_cli_fails_cleanly(tmp_path, [first, second], capsys, "ids from column ID", "84000001",
+                                   extra=["--id-column", "ID"])
+    assert "D_INTERVIEW" not in err and "--id-column" in err
+
+    # a file with the id column and one without: each is named with its own source
+    with_ids = write_sav(codes, tmp_path / "with_ids.sav", survey)
+    numbered = write_sav(_without_ids(codes).iloc[:2], tmp_path / "numbered.sav", survey)
+    table = build_respondents([with_ids, numbered], catalog, attribute_map)
+    assert table["respondent_id"].tolist()[-2:] == ["numbered-000001", "numbered-000002"]

@@ -301,6 +301,7 @@ def test_cli_predict_passes_templates(tmp_path, monkeypatch, capsys):
     items = tmp_path / "bench" / "cross_value.parquet"
     write_parquet(make_items(), items)
     path = user_file(tmp_path, lambda d: d["styles"]["direct"].update(system="SYSTEM WORDING <answer></answer>"))
+    (tmp_path / "config.json").write_text("{}")  # a model directory, as far as predict checks before loading
     entry = json.dumps({"source": {"kind": "hf", "path": str(tmp_path)}})
     assert main(["-q", "predict", str(items), "--model", "fake", "--model-spec", entry, "--style", "direct",
                  "--templates", str(path), "-o", str(tmp_path / "out")]) == 0

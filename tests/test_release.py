@@ -262,7 +262,8 @@ def test_answer_not_among_options_names_the_row(catalog, release_parts):
 
 
 def test_missing_release_columns(catalog, release_parts):
-    with pytest.raises(DvmapError, match=r"where: missing columns \['Options'\]"):
+    with pytest.raises(DvmapError, match=r"where is .*; `dvmap import-release` needs a part of DVMap's released "
+                                         r"corpus \(missing: Options\)"):
         import_part(release_parts["Cross-Value"].drop(columns=["Options"]), "cross_value", catalog, "where")
 
 

@@ -331,7 +331,7 @@ def test_cli_corpus_without_options_column(command, corpus, tiny_model_dir, tmp_
     code = main([command, str(bad), "--model-path", str(model), *extra, "-o", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2, err
-    assert str(bad) in err and "'options'" in err and "missing column" in err
+    assert str(bad) in err and f"`dvmap {command}` needs a prompt corpus (missing: options)" in err
     assert not (tmp_path / "out").exists()
 
 

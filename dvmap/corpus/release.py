@@ -9,15 +9,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc
 
 from .. import ATTRIBUTES
 from ..survey.archetypes import profile_ids
 from ..survey.catalog import Question
 from ..errors import DvmapError
-from ..schema import RELEASE_COLUMNS
+from ..schema import RELEASE, RELEASE_COLUMNS, check_table
 from ..io import read_parquet
 from .items import order_items
+from .prompts import CONVERSATION, arrow_series, conversations, options_array
 
 BENCHMARK_FOLDERS = {"Cross-Demographic": "cross_demographic", "Cross-Country": "cross_country",
                      "Cross-Value": "cross_value"}
@@ -58,9 +60,7 @@ def read_saved_dataset(folder: Path) -> pd.DataFrame:
 
 def import_part(frame: pd.DataFrame, split: str, catalog: dict[str, Question], where: str) -> pd.DataFrame:
     """One release part as a dvmap item table (rows keep the release's order; DVMap's prompt is kept)."""
-    missing = [c for c in RELEASE_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DvmapError(f"{where}: missing columns {missing}")
+    check_table(frame, RELEASE, where, "import-release")
     items = frame[list(ATTRIBUTES)].astype(str).copy()
     items["profile_id"] = profile_ids(items).to_pylist()
     items["question_id"] = frame["Q_id"].astype(str).to_numpy()
@@ -121,12 +121,26 @@ def dvmap_verl_layout(corpus: pd.DataFrame) -> pa.Table:
     if missing:
         raise DvmapError(f"missing column(s) {missing}; expected a prompt corpus from `dvmap prompts`")
     out = export_release(corpus)
-    out["prompt"] = [_user_text(messages, i) for i, messages in enumerate(corpus["prompt"])]
-    out["Options"] = [[str(o) for o in options] for options in corpus["options"]]
+    out["prompt"] = arrow_series(_user_texts(corpus["prompt"]))  # typed Arrow: an empty corpus converts too
+    out["Options"] = arrow_series(options_array(corpus["options"], text=True))
     try:
         return pa.Table.from_pandas(out, schema=DVMAP_VERL_SCHEMA, preserve_index=False).replace_schema_metadata(None)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DvmapError(f"cannot write the DVMap veRL layout ({exc})") from exc
+
+
+def _user_texts(prompts: pd.Series) -> pa.Array:
+    """The one user message text of each conversation, column-wise (item by item for another prompt shape)."""
+    values = conversations(prompts)
+    if values.type != CONVERSATION:
+        return pa.array([_user_text(messages, i) for i, messages in enumerate(prompts)], type=pa.string())
+    flat = values.flatten()
+    user = pc.fill_null(pc.equal(pc.struct_field(flat, "role"), "user"), False)
+    found = np.bincount(pc.list_parent_indices(values).filter(user).to_numpy(), minlength=len(values))
+    if (found != 1).any():
+        row = int(np.flatnonzero(found != 1)[0])
+        raise DvmapError(f"prompt of row {row}: expected one user message, found {found[row]}")
+    return pc.struct_field(flat, "content").filter(user)
 
 
 def _user_text(messages, row: int) -> str:

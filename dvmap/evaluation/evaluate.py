@@ -18,16 +18,13 @@ import pandas as pd
 
 from ..answers import PROTOCOLS, vote
 from ..errors import DvmapError
-from ..schema import attribute_columns
-from .metrics import METRICS, PAIRED, Evaluation, resolve_unit
+from ..schema import EVALUATION_KEYS, METRICS, PAIRED, SUMMARY_COLUMNS, attribute_columns
+from .metrics import Evaluation, resolve_unit
 
 log = logging.getLogger(__name__)
-KEYS = ["predictor", "model", "threshold", "seed", "split"]
+KEYS = list(EVALUATION_KEYS)
 #: The model whose predictions are the reference of the paired difference.
 REFERENCE_MODEL = "national_label"
-#: Summary columns, in order (``_sd`` columns follow on rows across seeds).
-SUMMARY_COLUMNS = (KEYS + ["protocol", "bootstrap_unit", "n_items", "fallback_rate"]
-                   + [f"{m}{s}" for m in (*METRICS, PAIRED) for s in ("", "_ci_low", "_ci_high")] + ["reference"])
 SD_COLUMNS = [f"{m}_sd" for m in (*METRICS, PAIRED)]
 
 Frames = Iterable[pd.DataFrame] | Mapping[str, pd.DataFrame]
@@ -165,7 +162,7 @@ def merge_summaries(parts: list[pd.DataFrame]) -> pd.DataFrame:
     summary = summary.reindex(columns=list(dict.fromkeys([*summary.columns, *SUMMARY_COLUMNS])))
     summary["seed"] = summary["seed"].astype(str).replace({"nan": "", "<NA>": ""})
     summary = pd.concat([summary, _across_seeds(summary)], ignore_index=True)
-    summary = summary.reindex(columns=SUMMARY_COLUMNS + SD_COLUMNS)
+    summary = summary.reindex(columns=[*SUMMARY_COLUMNS, *SD_COLUMNS])
     return summary.sort_values(KEYS + ["protocol"], kind="stable").reset_index(drop=True)
 
 

@@ -22,9 +22,14 @@ def flip_items(items: pd.DataFrame, attribute: str, values: tuple[str, str]) -> 
     if attribute not in attribute_columns(items):
         raise DvmapError(f"evaluation.flip.attribute: {attribute!r} is not an attribute of the items")
     first, second = values
+    if first == second:
+        raise DvmapError(f"evaluation.flip.values: the two values are the same ({first!r})")
+    present = set(items[attribute].dropna().astype(str))
+    absent = [value for value in (first, second) if value not in present]
+    if absent:
+        raise DvmapError(f"evaluation.flip.values: {absent} never occur as {attribute} in the items, so the flip "
+                         f"would invent a value; {attribute} holds {sorted(present)}")
     chosen = items[items[attribute].isin([first, second])].copy()
-    if chosen.empty:
-        raise DvmapError(f"evaluation.flip.values: no item has {attribute} {first!r} or {second!r}")
     chosen["source_item_id"] = chosen["item_id"]
     if "release_prompt" in chosen:
         chosen["release_prompt"] = _flip_text(chosen, attribute, {first: second, second: first})

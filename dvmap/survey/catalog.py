@@ -32,7 +32,7 @@ def load_catalog(path: str | Path | None = None) -> dict[str, Question]:
     source = Path(path) if path else DEFAULT_CATALOG
     try:
         entries = yaml.safe_load(source.read_text(encoding="utf-8"))["questions"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError) as exc:
         raise DvmapError(f"{source}: not a question catalog with a 'questions' list ({exc})") from exc
     catalog: dict[str, Question] = {}
     for position, entry in enumerate(entries):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import REQUIRED_ATTRIBUTES
-from ..arguments import add_catalog, catalog
+from ..arguments import add_catalog, at_least, catalog, policy_spec, threshold
 from ..errors import DvmapError
-from ..io import read_table
+from ..io import atomic_outputs
+from ..schema import ARCHETYPES, DIAGNOSTICS, DROPPED, RESPONDENTS, STATS, read_checked
 
 
 def cmd_synth(args):
@@ -19,7 +20,6 @@ def cmd_synth(args):
 
 def cmd_respondents(args):
     from .attribute_map import load_attribute_map
-    from ..io import write_parquet, write_tsv
     from .respondents import build_respondents, drop_incomplete
 
     absent: str | dict[str, str] = args.absent_attributes
@@ -32,71 +32,82 @@ def cmd_respondents(args):
                               absent_attributes=absent, absent_questions=args.absent_questions,
                               id_column=args.id_column or None)
     table, dropped = drop_incomplete(table, args.required_attributes)
-    if args.dropped_report:
-        write_tsv(dropped, args.dropped_report)
-    write_parquet(table, args.output)
+    with atomic_outputs() as out:
+        if args.dropped_report:
+            out.tsv(dropped, args.dropped_report)
+        out.parquet(table, args.output)
 
 
 def cmd_archetype_stats(args):
     from .archetypes import archetype_stats
-    from ..io import read_parquet, write_parquet
+    from ..io import write_parquet
 
-    write_parquet(archetype_stats(read_parquet(args.respondents), catalog(args)), args.output)
+    respondents = read_checked(args.respondents, RESPONDENTS, args.command)
+    write_parquet(archetype_stats(respondents, catalog(args)), args.output)
 
 
 def cmd_archetypes(args):
     from .archetypes import parse_tau, select_archetypes
     from ..io import write_parquet
 
-    write_parquet(select_archetypes(read_table(args.stats), parse_tau(args.tau), args.min_group_size), args.output)
+    tau = parse_tau(args.tau)
+    stats = read_checked(args.stats, STATS, args.command, arrow=True)
+    write_parquet(select_archetypes(stats, tau, args.min_group_size), args.output)
 
 
 def cmd_diagnostics(args):
     from .archetypes import profile_sizes
     from .diagnostics import diagnostics
-    from ..io import read_parquet, read_tsv, write_tsv
     from ..plots import jsd_heatmap
 
-    sizes = profile_sizes(read_parquet(args.respondents), catalog(args))
-    dropped = read_tsv(args.dropped) if args.dropped else None
-    table = diagnostics(read_table(args.stats), read_table(args.archetypes), sizes, dropped)
-    write_tsv(table, args.output)
-    if args.plot:
-        jsd_heatmap(table, args.tau, args.plot)
+    stats = read_checked(args.stats, STATS, args.command, arrow=True)
+    kept = read_checked(args.archetypes, ARCHETYPES, args.command, allow_empty=True, arrow=True)
+    respondents = read_checked(args.respondents, RESPONDENTS, args.command)
+    dropped = read_checked(args.dropped, DROPPED, args.command) if args.dropped else None
+    table = diagnostics(stats, kept, profile_sizes(respondents, catalog(args)), dropped)
+    with atomic_outputs() as out:
+        out.tsv(table, args.output)
+        if args.plot:
+            jsd_heatmap(table, args.tau, out.path(args.plot))
 
 
 def cmd_sweep(args):
     from .diagnostics import sweep_table
-    from ..io import read_tsv, write_tsv
     from ..plots import sweep_plot
 
     if len(args.taus) != len(args.diagnostics):
         raise DvmapError("--taus needs one threshold label per diagnostics file")
-    tables = {tau: read_tsv(path) for tau, path in zip(args.taus, args.diagnostics)}
+    tables = {tau: read_checked(path, DIAGNOSTICS, args.command) for tau, path in zip(args.taus, args.diagnostics)}
     sweep = sweep_table(tables)
-    write_tsv(sweep, args.output)
-    if args.plot:
-        sweep_plot(sweep, args.plot)
+    with atomic_outputs() as out:
+        out.tsv(sweep, args.output)
+        if args.plot:
+            sweep_plot(sweep, out.path(args.plot))
 
 
 def register(sub) -> None:
     """Add the survey stage's subcommands to the ``dvmap`` parser's subparsers."""
+    from .respondents import ATTRIBUTE_POLICIES, QUESTION_POLICIES
+
     p = sub.add_parser("synth", help="write the synthetic WVS-7-shaped survey (.sav)")
     p.add_argument("-o", "--output", required=True, help="output .sav path")
-    p.add_argument("--respondents-per-country", type=int, default=400, help="config: synth.respondents_per_country")
-    p.add_argument("--countries", type=int, default=12, help="number of countries (config: synth.n_countries)")
-    p.add_argument("--seed", type=int, default=7, help="config: synth.seed")
+    p.add_argument("--respondents-per-country", type=at_least(1, "synth.respondents_per_country"), default=400,
+                   help="respondents per country (config: synth.respondents_per_country)")
+    p.add_argument("--countries", type=at_least(1, "synth.n_countries", maximum=16), default=12,
+                   help="number of countries, 1-16 (config: synth.n_countries)")
+    p.add_argument("--seed", type=int, default=7, help="seed of the survey (config: synth.seed)")
     add_catalog(p)
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("respondents", help="WVS-7 files (.sav/.dta/.csv) -> respondents.parquet")
     p.add_argument("inputs", nargs="+", help="one pooled file or many per-country files (config: data.inputs)")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--absent-attributes", choices=["error", "not-answered", "drop"], default="error",
+    p.add_argument("--absent-attributes", choices=ATTRIBUTE_POLICIES, default=ATTRIBUTE_POLICIES[0],
                    help="what to do when an attribute's WVS variables are absent (config: data.absent_attributes)")
     p.add_argument("--absent-attribute", action="append", metavar="NAME=POLICY",
+                   type=policy_spec(ATTRIBUTE_POLICIES, "data.absent_attributes"),
                    help="per-attribute policy, e.g. 'Common Language=not-answered' (repeatable)")
-    p.add_argument("--absent-questions", choices=["error", "skip"], default="error",
+    p.add_argument("--absent-questions", choices=QUESTION_POLICIES, default=QUESTION_POLICIES[0],
                    help="what to do when a catalog question is absent (config: data.absent_questions)")
     p.add_argument("--id-column", default="D_INTERVIEW", help="respondent id variable (config: data.id_column)")
     p.add_argument("--required-attributes", nargs="*", default=list(REQUIRED_ATTRIBUTES), metavar="ATTRIBUTE",
@@ -114,8 +125,10 @@ def register(sub) -> None:
 
     p = sub.add_parser("archetypes", help="keep the pairs of one consensus threshold")
     p.add_argument("stats", help="output of archetype-stats")
-    p.add_argument("--tau", required=True, help="entropy threshold in bits, or 'majority' (config: archetypes.thresholds)")
-    p.add_argument("--min-group-size", type=int, default=1, help="config: archetypes.min_group_size")
+    p.add_argument("--tau", required=True, type=threshold("archetypes.thresholds"),
+                   help="entropy threshold in bits, or 'majority' (config: archetypes.thresholds)")
+    p.add_argument("--min-group-size", type=at_least(1, "archetypes.min_group_size"), default=1,
+                   help="minimum respondents behind a kept pair (config: archetypes.min_group_size)")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=cmd_archetypes)
 

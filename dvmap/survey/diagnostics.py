@@ -7,10 +7,8 @@ import pandas as pd
 import pyarrow as pa
 
 from ..io import to_frame
-from ..schema import STAT_COLUMNS
+from ..schema import DIAGNOSTIC_COLUMNS, STAT_COLUMNS
 from ..corpus.items import tied_pairs
-
-COLUMNS = ["section", "key", "country", "category", "metric", "value"]
 
 
 def diagnostics(stats: pa.Table, kept: pa.Table, profile_sizes: pd.Series, dropped: pd.DataFrame | None = None
@@ -64,7 +62,7 @@ def diagnostics(stats: pa.Table, kept: pa.Table, profile_sizes: pd.Series, dropp
         for category in before.index:
             rows.append(("attribute", attribute, "", category, "share_full", _ratio(before[category], before.sum())))
             rows.append(("attribute", attribute, "", category, "share_kept", _ratio(after[category], after.sum())))
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=list(DIAGNOSTIC_COLUMNS))
 
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from .. import NOT_ANSWERED
 from .attribute_map import AttributeRule
 from .catalog import Question
 from ..errors import DvmapError
+from ..schema import DROPPED_COLUMNS
 from .readers import available_columns, read_survey
 
 log = logging.getLogger(__name__)
@@ -39,13 +41,17 @@ def build_respondents(
     policies = _attribute_policies(absent_attributes, attribute_map)
     if absent_questions not in QUESTION_POLICIES:
         raise DvmapError(f"data.absent_questions must be one of {QUESTION_POLICIES}, not {absent_questions!r}")
-    frames, dropped = [], set()
-    for path in map(Path, inputs):
-        frame, file_dropped = _read_one(path, catalog, attribute_map, policies, absent_questions, id_column)
+    paths = list(map(Path, inputs))
+    labels = file_labels(paths)
+    frames, id_sources, dropped = [], [], set()
+    for path, label in zip(paths, labels):
+        frame, file_dropped, id_source = _read_one(path, label, catalog, attribute_map, policies, absent_questions,
+                                                   id_column)
         frames.append(frame)
+        id_sources.append(id_source)
         dropped |= file_dropped
         log.info("%s: %d respondents", path, len(frame))
-    _check_unique_ids(frames, list(map(Path, inputs)), id_column)
+    _check_unique_ids(frames, paths, id_sources, id_column)
     table = pd.concat(frames, ignore_index=True)
     table = table.drop(columns=sorted(dropped & set(table.columns)))
     unanswered = [q for q in catalog if q in table and table[q].isna().all()]
@@ -74,7 +80,7 @@ def drop_incomplete(table: pd.DataFrame, required: list[str]) -> tuple[pd.DataFr
         raise DvmapError(f"data.required_attributes {required}: every respondent lacks one of them")
     if dropped.any():
         log.info("dropped %d of %d respondents lacking %s", dropped.sum(), len(table), " or ".join(required))
-    return table[~dropped].reset_index(drop=True), report[["country", "attribute", "respondents", "dropped"]]
+    return table[~dropped].reset_index(drop=True), report[list(DROPPED_COLUMNS)]
 
 
 def _attribute_policies(absent: str | dict[str, str], attribute_map: dict) -> dict[str, str]:
@@ -89,7 +95,7 @@ def _attribute_policies(absent: str | dict[str, str], attribute_map: dict) -> di
     return policies
 
 
-def _read_one(path, catalog, attribute_map, policies, absent_questions, id_column):
+def _read_one(path, label, catalog, attribute_map, policies, absent_questions, id_column):
     columns = set(available_columns(path))
     candidates = [s.var for rule in attribute_map.values() for s in rule.sources if s.var in columns]
     wanted = candidates + [q for q in catalog if q in columns]
@@ -100,7 +106,8 @@ def _read_one(path, catalog, attribute_map, policies, absent_questions, id_colum
     if n == 0:
         raise DvmapError(f"{path}: no respondent rows")
 
-    out: dict[str, object] = {"respondent_id": _respondent_ids(data, path, id_column)}
+    has_ids = bool(id_column) and id_column in data
+    out: dict[str, object] = {"respondent_id": _respondent_ids(data, path, label, id_column if has_ids else None)}
     dropped: set[str] = set()
     for name, rule in attribute_map.items():
         present = [s for s in rule.sources if s.var in columns]
@@ -123,7 +130,10 @@ def _read_one(path, catalog, attribute_map, policies, absent_questions, id_colum
             out[qid] = pd.Categorical([None] * n, categories=question.options)
             continue
         out[qid] = _recode(data[qid], question, f"{path}: column {qid}")
-    return pd.DataFrame(out), dropped
+    id_source = (f"ids from column {id_column}" if has_ids else
+                 f"ids {label}-ROW generated: the file has no column {id_column}" if id_column else
+                 f"ids {label}-ROW generated: no id column given")
+    return pd.DataFrame(out), dropped, id_source
 
 
 def _absent_attribute(name, policy, path, why, n, dropped):
@@ -138,25 +148,65 @@ def _absent_attribute(name, policy, path, why, n, dropped):
     return np.full(n, NOT_ANSWERED, dtype=object)
 
 
-def _respondent_ids(data: pd.DataFrame, path: Path, id_column: str | None) -> np.ndarray:
-    if id_column and id_column in data:
+def file_labels(paths: list[Path]) -> list[str]:
+    """The file part of generated respondent ids (``{label}-{row}``, for a file without the id column): the file's
+    stem, with as many parent folders as it takes to tell apart inputs whose stems are the same (``a/wvs``,
+    ``b/wvs``), and the full name where only the suffix differs (``wvs.sav``, ``wvs.dta``). A file's label depends
+    only on the inputs sharing its stem, not on their order, so the ids of a single file or of differently named
+    files are the stems, as they always were. The same file listed twice keeps one label (its ids then collide, and
+    the duplicate-id check reports it)."""
+    resolved = [Path(os.path.abspath(p)) for p in paths]
+    labels = [p.stem for p in resolved]
+    for stem in {s for s in labels if labels.count(s) > 1}:
+        group = [i for i, s in enumerate(labels) if s == stem]
+        distinct = len({resolved[i] for i in group})
+        deepest = max(len(resolved[i].parts) for i in group)
+        tails = _distinct_tails(resolved, group, distinct, deepest, suffix=False)
+        tails = tails or _distinct_tails(resolved, group, distinct, deepest, suffix=True)
+        for i in group:
+            labels[i] = tails[i]
+    return labels
+
+
+def _distinct_tails(paths: list[Path], group: list[int], distinct: int, deepest: int, suffix: bool):
+    """The shortest path tails (last folders and the file name, with or without its suffix) that tell the files of
+    ``group`` apart, or None."""
+    for depth in range(1, deepest + 1):
+        tails = {i: "/".join((paths[i] if suffix else paths[i].with_suffix("")).parts[-depth:]).lstrip("/")
+                 for i in group}
+        if len(set(tails.values())) == distinct:
+            return tails
+    return None
+
+
+def _respondent_ids(data: pd.DataFrame, path: Path, label: str, id_column: str | None) -> np.ndarray:
+    if id_column:
         ids = data[id_column]
         if ids.isna().any():
             raise DvmapError(f"{path}: column {id_column} (respondent id) has missing values")
         return np.array([f"{int(v)}" if isinstance(v, float) and v.is_integer() else str(v) for v in ids], dtype=object)
-    return np.array([f"{path.stem}-{i:06d}" for i in range(1, len(data) + 1)], dtype=object)
+    return np.array([f"{label}-{i:06d}" for i in range(1, len(data) + 1)], dtype=object)
 
 
-def _check_unique_ids(frames: list[pd.DataFrame], paths: list[Path], id_column: str | None) -> None:
+def _check_unique_ids(frames: list[pd.DataFrame], paths: list[Path], id_sources: list[str],
+                      id_column: str | None) -> None:
+    """Respondent ids are unique over all inputs; the error names each involved file with where its ids came from
+    (its id column, or generated from the file label and row for a file that lacks that column)."""
     ids = pd.concat([f["respondent_id"] for f in frames], ignore_index=True)
-    files = np.repeat(np.array([str(p) for p in paths], dtype=object), [len(f) for f in frames])
+    owner = np.repeat(np.arange(len(frames)), [len(f) for f in frames])
     duplicated = ids.duplicated(keep=False).to_numpy()
     if duplicated.any():
         shown = ids[duplicated].unique()[:5].tolist()
+        involved = sorted(set(owner[duplicated].tolist()))
+        files = "; ".join(f"{paths[i]} ({id_sources[i]})" for i in involved)
+        listed_twice = sorted({str(paths[i]) for i in involved
+                               if sum(os.path.abspath(p) == os.path.abspath(paths[i]) for p in paths) > 1})
+        hint = (f"data.inputs lists {', '.join(listed_twice)} more than once" if listed_twice else
+                f"set data.id_column (--id-column) to a column that is unique across the files (now "
+                f"{id_column or 'none'})")
         raise DvmapError(
-            f"duplicate respondent ids in column {id_column or 'respondent_id'} of "
-            f"{', '.join(sorted(set(files[duplicated])))}: {', '.join(shown)} "
-            f"({int(ids.duplicated().sum())} duplicates); set data.id_column (--id-column) to a unique id"
+            f"duplicate respondent ids in {files}: {', '.join(shown)} "
+            f"({int(ids.duplicated().sum())} duplicates); {hint}"
         )
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..arguments import log_devices
+from ..arguments import json_object, log_devices
 from ..errors import DvmapError
+from ..io import check_writable
 from .rewards import REWARDS
 
 
@@ -26,32 +27,35 @@ def cmd_sft(args):
     from .sft import train_sft
 
     log_devices()
-    train_sft(Path(args.corpus), args.model_path, Path(args.output), _train_spec(args))
+    train_sft(Path(args.corpus), args.model_path, check_writable(args.output, folder=True), _train_spec(args))
 
 
 def cmd_train(args):
     from .grpo import train_grpo
 
     log_devices()
-    train_grpo(Path(args.corpus), Path(args.dev) if args.dev else None, args.model_path, Path(args.output),
-               Path(args.log), _train_spec(args))
+    output, log = check_writable(args.output, folder=True), check_writable(args.log)
+    train_grpo(Path(args.corpus), Path(args.dev) if args.dev else None, args.model_path, output, log,
+               _train_spec(args))
 
 
 def cmd_training_curves(args):
-    from ..io import read_tsv
     from ..plots import training_curves
+    from ..schema import TRAIN_LOG, read_checked
 
     if len(args.labels) != len(args.logs):
         raise DvmapError(f"--labels: {len(args.labels)} labels for {len(args.logs)} logs")
-    training_curves({label: read_tsv(path) for label, path in zip(args.labels, args.logs)}, args.output)
+    logs = {label: read_checked(path, TRAIN_LOG, args.command) for label, path in zip(args.labels, args.logs)}
+    training_curves(logs, args.output)
 
 
 def _add_training(p):
     p.add_argument("--model-path", required=True, help="model directory to start from")
-    p.add_argument("--training", default="{}", help="the training config section as JSON (config: training)")
-    p.add_argument("--seed", type=int, default=0, help="config: training.seeds")
-    p.add_argument("--chat-template", default="{}", help="apply_chat_template arguments as JSON "
-                                                         "(config: models.NAME.chat_template)")
+    p.add_argument("--training", default="{}", type=json_object("training"),
+                   help="the training config section as JSON; {} = dvmap's defaults (config: training)")
+    p.add_argument("--seed", type=int, default=0, help="model seed (config: training.seeds)")
+    p.add_argument("--chat-template", default="{}", type=json_object("models.NAME.chat_template"),
+                   help="apply_chat_template arguments as JSON (config: models.NAME.chat_template)")
     p.add_argument("-o", "--output", required=True, help="folder for the final model (a plain HF directory)")
 
 
@@ -65,7 +69,7 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="GRPO training on a prompt corpus (TRL GRPOTrainer); resumes when rerun")
     p.add_argument("corpus", help="prompt corpus (results/prompts/tau~T/STYLE/train.parquet)")
     p.add_argument("--dev", help="dev prompt corpus, scored after training")
-    p.add_argument("--reward", default="binary", choices=REWARDS,
+    p.add_argument("--reward", default=REWARDS[0], choices=REWARDS,
                    help="dvmap's binary, likert, gaussian, rarity or the release's wvs, wvs_d, wvs_g, wvs_p "
                         "(config: training.rewards)")
     p.add_argument("--log", required=True, help="train log TSV")

@@ -17,17 +17,12 @@ import pandas as pd
 from .checkpoints import last_checkpoint, load_tokenizer, save_final
 from ..errors import DvmapError
 from ..io import write_tsv
+from ..schema import LOG_COLUMNS
 from .rewards import logged_funcs, make_reward
 from .datasets import reward_dataset
 from .spec import TrainSpec, grpo_config, lora_config
 
 log = logging.getLogger(__name__)
-#: Train-log columns, from TRL's metric names; TensorBoard (``tensorboard/`` in the model folder) has all metrics.
-LOG_COLUMNS = {"step": "step", "epoch": "epoch", "reward": "reward_mean", "reward_std": "reward_std", "kl": "kl",
-               "completions/mean_length": "completion_length", "rewards/accuracy/mean": "train_accuracy",
-               "eval_reward": "dev_reward", "eval_rewards/accuracy/mean": "dev_accuracy", "loss": "loss",
-               "grad_norm": "grad_norm", "learning_rate": "learning_rate", "entropy": "entropy",
-               "step_time": "step_time", "num_tokens": "num_tokens"}
 
 
 def train_grpo(train: Path, dev: Path | None, model_path: str, output: Path, log_path: Path, spec: TrainSpec) -> None:

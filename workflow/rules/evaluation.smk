@@ -54,7 +54,7 @@ rule evaluate:
         unit=config["evaluation"]["bootstrap_unit"],
         protocol=config["evaluation"]["protocol"],
         reference=lambda wildcards, input: (
-            "--reference " + " ".join(input.reference) if input.reference else ""
+            "--reference " + " ".join(map(shlex.quote, input.reference)) if input.reference else ""
         ),
     log:
         "logs/evaluate/{predictor}.log",
@@ -109,8 +109,8 @@ rule evaluation_plots:
     conda:
         "../../envs/data.yaml"
     shell:
-        "dvmap evaluation-plots {input.summary} --breakdown {input.breakdown} --thresholds {params.taus}"
-        " --baselines {params.baselines} --accuracy {output.accuracy}"
+        "dvmap evaluation-plots {input.summary} --breakdown {input.breakdown} --thresholds {params.taus:q}"
+        " --baselines {params.baselines:q} --accuracy {output.accuracy}"
         " --per-country {output.per_country} 2> {log}"
 
 

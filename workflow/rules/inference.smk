@@ -8,7 +8,7 @@ rule convert_gguf:
     conda:
         "../../envs/infer.yaml"
     shell:
-        "dvmap convert-gguf {params.gguf} -o {output} 2> {log}"
+        "dvmap convert-gguf {params.gguf:q} -o {output:q} 2> {log}"
 
 
 rule predict:
@@ -29,9 +29,9 @@ rule predict:
         "../../envs/infer.yaml"
     shell:
         "dvmap predict {input.eval_items} --model {wildcards.model} --model-spec {params.spec:q}"
-        " --model-path {input.model} --style {wildcards.style} {params.templates} {params.max_items}"
+        " --model-path {input.model:q} --style {wildcards.style} {params.templates} {params.max_items}"
         " --sample-seed {params.seed} --seed {wildcards.seed} --chunk-size {params.chunk}"
-        " --label {params.label} --threshold {params.tau} -o {params.folder} 2> {log}"
+        " --label {params.label:q} --threshold {params.tau:q} -o {params.folder:q} 2> {log}"
 
 
 use rule predict as predict_trained with:

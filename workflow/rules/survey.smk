@@ -108,4 +108,4 @@ rule sweep:
     conda:
         "../../envs/data.yaml"
     shell:
-        "dvmap sweep {input} --taus {params.taus} -o {output.tsv} --plot {output.plot} 2> {log}"
+        "dvmap sweep {input} --taus {params.taus:q} -o {output.tsv} --plot {output.plot} 2> {log}"

@@ -2,21 +2,21 @@
 # `accelerate launch` runs one process per GPU of the rule's `gpu` resource (one process on CPU).
 # Mixed precision follows training.bf16, whatever the accelerate config says (DeepSpeed refuses a mismatch).
 ACCELERATE = (
-    "accelerate launch --config_file {params.accelerate} --num_machines 1"
+    "accelerate launch --config_file {params.accelerate:q} --num_machines 1"
     f" --mixed_precision {'bf16' if TRAINING['bf16'] else 'no'}"
     " --num_processes $(( {resources.gpu} > 0 ? {resources.gpu} : 1 )) -m dvmap"
 )
 SFT = " ".join(
     [
         ACCELERATE,
-        "sft {input.corpus} --model-path {input.model} --training {params.training:q}",
+        "sft {input.corpus} --model-path {input.model:q} --training {params.training:q}",
         "--chat-template {params.chat:q} --seed {wildcards.seed} -o {output} 2> {log}",
     ]
 )
 TRAIN = " ".join(
     [
         ACCELERATE,
-        "train {input.corpus} --dev {input.dev} --model-path {input.model} --reward {wildcards.reward}",
+        "train {input.corpus} --dev {input.dev} --model-path {input.model:q} --reward {wildcards.reward}",
         "--training {params.training:q} --chat-template {params.chat:q} --seed {wildcards.seed}",
         "--log {output.log} -o {output.model} 2> {log}",
     ]
