@@ -8,7 +8,8 @@ from ..arguments import (HELDOUT_COUNTRIES, add_catalog, add_fractions, add_held
                          benchmark_size, catalog, threshold)
 from ..errors import DvmapError
 from ..io import atomic_outputs
-from ..schema import ARCHETYPES, ASSIGNMENT, BENCHMARK_SPLITS, ITEMS, PARTITIONS, PROMPTS, STATS, read_checked
+from ..schema import (ARCHETYPES, ASSIGNMENT, BENCHMARK_SPLITS, CORPUS_SPLITS, ITEMS, PARTITIONS, PROMPTS, STATS,
+                      read_checked)
 
 
 def cmd_split(args):
@@ -82,7 +83,7 @@ def cmd_import_release(args):
     check_leakage(parts)
     with atomic_outputs() as out:
         for name, items in parts.items():
-            folder = args.corpus_dir if name in ("train", "dev", "test") else args.benchmark_dir
+            folder = args.corpus_dir if name in CORPUS_SPLITS else args.benchmark_dir
             if folder:
                 out.parquet(items, Path(folder) / f"{name}.parquet")
 

@@ -16,14 +16,13 @@ from .. import ATTRIBUTES
 from ..survey.archetypes import profile_ids
 from ..survey.catalog import Question
 from ..errors import DvmapError
-from ..schema import RELEASE, RELEASE_COLUMNS, check_table
+from ..schema import CORPUS_SPLITS, RELEASE, RELEASE_COLUMNS, check_table
 from ..io import read_parquet
 from .items import order_items
 from .prompts import CONVERSATION, arrow_series, conversations, options_array
 
 BENCHMARK_FOLDERS = {"Cross-Demographic": "cross_demographic", "Cross-Country": "cross_country",
                      "Cross-Value": "cross_value"}
-CORPUS_FILES = ("train", "dev", "test")
 
 
 def read_release(release_dir: str | Path) -> dict[str, pd.DataFrame]:
@@ -32,7 +31,7 @@ def read_release(release_dir: str | Path) -> dict[str, pd.DataFrame]:
     if not release_dir.is_dir():
         raise DvmapError(f"{release_dir}: release folder not found")
     parts = {}
-    for name in CORPUS_FILES:
+    for name in CORPUS_SPLITS:
         path = release_dir / f"{name}.parquet"
         if path.exists():
             parts[name] = read_parquet(path)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..answers import PROTOCOLS, vote
 from ..errors import DvmapError
-from ..schema import EVALUATION_KEYS, METRICS, PAIRED, SUMMARY_COLUMNS, attribute_columns
+from ..schema import EVALUATION_KEYS, METRICS, PAIRED, SUMMARY_COLUMNS, attribute_columns, predictor_name
 from .metrics import Evaluation, resolve_unit
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ def _across_seeds(summary: pd.DataFrame) -> pd.DataFrame:
         if len(group) < 2:
             continue
         references = [r for r in dict.fromkeys(group["reference"].fillna("").astype(str)) if r]
-        row = {"predictor": f"{model}.tau~{threshold}.seeds", "model": model, "threshold": threshold,
+        row = {"predictor": predictor_name(model, threshold, None) + ".seeds", "model": model, "threshold": threshold,
                "seed": "mean", "split": split, "protocol": protocol, "bootstrap_unit": unit,
                "n_items": int(group["n_items"].iloc[0]), "fallback_rate": float(group["fallback_rate"].mean()),
                "reference": ",".join(references)}
