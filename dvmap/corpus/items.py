@@ -29,11 +29,17 @@ def items_from_archetypes(table: pa.Table | pd.DataFrame, catalog: dict[str, Que
     frame = to_frame(table)
     frame["item_id"] = frame["profile_id"] + ":" + frame["question_id"]
     frame = break_ties(frame, catalog, ties, seed)
-    questions = frame["question_id"].map(catalog.__getitem__)
-    frame["category"] = [q.section for q in questions]
-    frame["question"] = [q.text for q in questions]
-    frame["options"] = [list(q.options) for q in questions]
-    frame["answer_index"] = [q.option_index(a) for q, a in zip(questions, frame["answer"])]
+    # the catalog is looked up once per question and once per (question, answer), in order of first appearance
+    codes, ids = pd.factorize(frame["question_id"], use_na_sentinel=False)
+    questions = [catalog[q] for q in ids]
+    frame["category"] = np.array([q.section for q in questions] + [None], dtype=object)[codes].tolist()
+    frame["question"] = np.array([q.text for q in questions] + [None], dtype=object)[codes].tolist()
+    frame["options"] = [list(questions[c].options) for c in codes]
+    answers, labels = pd.factorize(frame["answer"], use_na_sentinel=False)
+    pairs = pd.factorize(codes * max(len(labels), 1) + answers)[0]
+    first = np.unique(pairs, return_index=True)[1]
+    index = [questions[codes[row]].option_index(labels[answers[row]]) for row in first]
+    frame["answer_index"] = np.array(index, dtype=np.int64)[pairs].tolist()  # a list, as before (empty: float)
     frame["split"] = split
     frame["data_source"] = data_source
     frame["frequency"] = 0.0

@@ -2,6 +2,12 @@
 
 The wording lives in a YAML file (the packaged ``dvmap/data/prompts.yaml`` or a user's copy, config
 ``prompts.templates``); this module only fills its placeholders. The file's header documents them.
+
+Texts are built column-wise, each distinct value once: a phrase per attribute value, a persona per distinct profile,
+the option texts per distinct option list, and a message by concatenating the placeholders' columns (or formatting
+once per distinct combination of values where a placeholder has a conversion or a format spec); the exports build
+their nested columns as Arrow arrays. The output is the same, to the byte, as formatting item by item
+(tests/test_prompts_scale.py).
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from .. import NOT_ANSWERED
@@ -137,15 +145,30 @@ def _as_templates(templates) -> Templates:
     return templates if isinstance(templates, Templates) else load_templates(templates)
 
 
-def personas(items: pd.DataFrame, style: str, templates: Templates | str | Path | None = None) -> pd.Series:
-    """The persona text of each item (attribute columns only; Not Answered values are left out)."""
-    t = _as_templates(templates)
+@dataclasses.dataclass(frozen=True)
+class _Column:
+    """The values of one placeholder for every item, as codes into its distinct values (in order of first
+    appearance), so that each distinct value is worked on once."""
+
+    codes: np.ndarray
+    distinct: list
+
+    @classmethod
+    def of(cls, values) -> "_Column":
+        codes, distinct = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
+        return cls(codes.astype(np.int64), list(distinct))
+
+
+def _persona_column(items: pd.DataFrame, style: str, t: Templates) -> _Column:
+    """The persona text of each item: each attribute value is phrased once, each distinct profile joined once."""
     p = t.persona
     attributes = attribute_columns(items)
     keep = PERSONA_ATTRIBUTES.get(style)
     if keep is not None:
         attributes = [a for a in attributes if a in keep]
-    details = np.full(len(items), "", dtype=object)
+    profile = np.zeros(len(items), dtype=np.int64)
+    phrased = []  # per attribute: the phrase of each code (NaN and Not Answered: "")
+    codes = []
     for name in attributes:
         phrase = p["phrases"].get(name)
         key = f"persona.phrases.{name}" if phrase is not None else "persona.default_phrase"
@@ -153,14 +176,25 @@ def personas(items: pd.DataFrame, style: str, templates: Templates | str | Path 
         wording = dict(zip(values, _fill(phrase if phrase is not None else p["default_phrase"],
                                          {"attribute": [name] * len(values), "value": values}, len(values),
                                          f"{t.source}: {key}")))  # formatted once per distinct value
-        text = np.array([wording.get(v, "") for v in items[name]], dtype=object)
-        joined = np.where(details != "", details + p["separator"] + text, text)
-        details = np.where(text != "", joined, details)
-    distinct = [d for d in pd.unique(details) if d != ""]
+        code, distinct = pd.factorize(items[name])  # missing: -1, the last phrase below
+        phrased.append([wording.get(v, "") for v in distinct] + [""])
+        codes.append(code)
+        profile = pd.factorize(profile * (len(distinct) + 1) + code + 1)[0]  # the profile so far, compactly
+    first = np.unique(profile, return_index=True)[1]  # first item of each distinct profile, in order
+    details = [p["separator"].join(text for text in (phrased[a][codes[a][row]] for a in range(len(attributes)))
+                                   if text != "") for row in first]
+    distinct = [d for d in pd.unique(pd.Series(details, dtype=object)) if d != ""]
     sentences = dict(zip(distinct, _fill(p["sentence"], {"details": distinct}, len(distinct),
                                          f"{t.source}: persona.sentence")))
     unknown = _fill(p["unknown"], {}, 1, f"{t.source}: persona.unknown")[0]
-    return pd.Series([sentences.get(d, unknown) for d in details], index=items.index, dtype=object)
+    return _Column(profile, [sentences.get(d, unknown) for d in details])
+
+
+def personas(items: pd.DataFrame, style: str, templates: Templates | str | Path | None = None) -> pd.Series:
+    """The persona text of each item (attribute columns only; Not Answered values are left out)."""
+    column = _persona_column(items, style, _as_templates(templates))
+    return pd.Series(np.array(column.distinct + [None], dtype=object)[column.codes], index=items.index,
+                     dtype=object)
 
 
 def _release_prompts(items: pd.DataFrame, what: str) -> list[str]:
@@ -188,25 +222,72 @@ def _fill(text: str, values: dict[str, list], n: int, where: str) -> list[str]:
         raise DvmapError(f"{where}: cannot fill the template ({type(exc).__name__}: {exc})") from None
 
 
+def _fill_columns(text: str, columns: dict[str, _Column], n: int, where: str) -> list[str]:
+    """``text`` filled for every item: by concatenating the placeholders' columns (in Arrow) where the template has
+    plain placeholders and text values, else formatted once per distinct combination of values. The texts are
+    :func:`_fill`'s, and so is the error: the first combination that fails is the first failing item's."""
+    names = sorted(set(fields(text)))
+    try:
+        if not names:
+            return [text.format()] * n
+        used = {name: columns[name] for name in names}
+        if n == 0:
+            return []
+        parts = list(string.Formatter().parse(text))
+        if all(spec == "" and conversion is None for _, name, spec, conversion in parts if name is not None) \
+                and all(isinstance(v, str) for c in used.values() for v in c.distinct) \
+                and sum(name is not None for _, name, _, _ in parts) > 1:
+            pieces = []
+            for literal, name, _, _ in parts:
+                if literal:
+                    pieces.append(pa.scalar(literal, type=pa.string()))
+                if name is not None:
+                    pieces.append(pa.array(used[name].distinct, type=pa.string()).take(used[name].codes))
+            return pc.binary_join_element_wise(*pieces, "").to_pylist()
+        combination = np.zeros(n, dtype=np.int64)
+        for name in names:
+            combination = pd.factorize(combination * len(used[name].distinct) + used[name].codes)[0]
+        first = np.unique(combination, return_index=True)[1]
+        texts = [text.format_map({name: used[name].distinct[used[name].codes[row]] for name in names})
+                 for row in first]
+        return np.array(texts + [None], dtype=object)[combination].tolist()  # equal texts: one str object
+    except (ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise DvmapError(f"{where}: cannot fill the template ({type(exc).__name__}: {exc})") from None
+
+
+def _repeat(text: str, n: int) -> pa.Array:
+    return pa.array([text], type=pa.string()).take(np.zeros(n, dtype=np.int64))
+
+
+def _message_texts(items: pd.DataFrame, style: str, t: Templates) -> tuple[list[str], list[str]]:
+    """The system and user texts of every item."""
+    wording = t.style(style)
+    used = set(fields(wording["system"])) | set(fields(wording["user"]))
+    columns: dict[str, _Column] = {}
+    if style == "release" or "release_prompt" in used:
+        columns["release_prompt"] = _Column.of(_release_prompts(items, f"prompt style {style!r}"))
+    if "persona" in used:
+        columns["persona"] = _persona_column(items, style, t)
+    if "question" in used:
+        columns["question"] = _Column.of(items["question"].astype(str))
+    if "category" in used:
+        columns["category"] = _Column.of(items["category"].astype(str))
+    if "options" in used or "options_inline" in used:
+        codes, distinct = _distinct_options(items["options"])
+        listed, inline = _option_texts(t, distinct)
+        columns["options"], columns["options_inline"] = _Column(codes, listed), _Column(codes, inline)
+    return tuple(_fill_columns(wording[part], columns, len(items), f"{t.source}: styles.{style}.{part}")
+                 for part in ("system", "user"))
+
+
 def messages(items: pd.DataFrame, style: str, templates: Templates | str | Path | None = None
              ) -> tuple[list[str], list[str]]:
     """The system and user message texts of every item."""
-    t = _as_templates(templates)
-    wording = t.style(style)
-    used = set(fields(wording["system"])) | set(fields(wording["user"]))
-    n = len(items)
-    values: dict[str, list] = {}
-    if style == "release" or "release_prompt" in used:
-        values["release_prompt"] = _release_prompts(items, f"prompt style {style!r}")
-    if "persona" in used:
-        values["persona"] = personas(items, style, t).tolist()
-    if "question" in used:
-        values["question"] = items["question"].astype(str).tolist()
-    if "category" in used:
-        values["category"] = items["category"].astype(str).tolist()
-    if "options" in used or "options_inline" in used:
-        values["options"], values["options_inline"] = _option_texts(t, items["options"])
-    return tuple(_fill(wording[part], values, n, f"{t.source}: styles.{style}.{part}") for part in ("system", "user"))
+    return _message_texts(items, style, _as_templates(templates))
+
+
+#: The Arrow type of a conversational prompt: what pyarrow makes of [{"role": ..., "content": ...}, ...].
+CONVERSATION = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 
 
 def prompt_corpus(items: pd.DataFrame, style: str, templates: Templates | str | Path | None = None) -> pd.DataFrame:
@@ -214,10 +295,10 @@ def prompt_corpus(items: pd.DataFrame, style: str, templates: Templates | str | 
     the wording YAML (None: the packaged dvmap/data/prompts.yaml)."""
     if style not in STYLES:
         raise DvmapError(f"prompts.styles: unknown style {style!r}; choose from {list(STYLES)}")
-    system, user = messages(items, style, templates)
-    prompts = [[{"role": "system", "content": s}, {"role": "user", "content": u}] for s, u in zip(system, user)]
+    system, user = _message_texts(items, style, _as_templates(templates))
     out = items.copy()
-    out.insert(0, "prompt", prompts)
+    out.insert(0, "prompt", [[{"role": "system", "content": s}, {"role": "user", "content": u}]
+                             for s, u in zip(system, user)])
     out["style"] = style
     return out
 
@@ -238,19 +319,30 @@ def user_message(persona_text: str, question: str, options, style: str,
     text = t.style(style)["user"]
     if "release_prompt" in fields(text):
         raise DvmapError(f"{t.source}: styles.{style}.user: {RELEASE_ONLY}")
-    listed, inline = _option_texts(t, [options])
+    listed, inline = _option_texts(t, [tuple(map(str, options))])
     values = {"persona": [persona_text], "question": [question], "category": [""], "options": listed,
               "options_inline": inline}
     return _fill(text, values, 1, f"{t.source}: styles.{style}.user")[0]
 
 
-def _option_texts(t: Templates, column) -> tuple[list[str], list[str]]:
-    """Each item's options as lines (``option_line``) and joined by ", "; formatted once per distinct list."""
-    options = [tuple(map(str, o)) for o in column]
+def _distinct_options(column) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    """Codes of each item's option list into the distinct lists (as tuples of text), in order of first appearance."""
+    index: dict[tuple, int] = {}
+    codes = np.fromiter((index.setdefault(tuple(o), len(index)) for o in column), dtype=np.int64, count=len(column))
+    if all(isinstance(option, str) for options in index for option in options):
+        return codes, list(index)
+    index = {}  # options that are not text: lists equal as text are the same list
+    codes = np.fromiter((index.setdefault(tuple(map(str, o)), len(index)) for o in column), dtype=np.int64,
+                        count=len(column))
+    return codes, list(index)
+
+
+def _option_texts(t: Templates, distinct: list[tuple[str, ...]]) -> tuple[list[str], list[str]]:
+    """Each option list as lines (``option_line``) and joined by ", "."""
     where = f"{t.source}: option_line"
-    listed = {o: "\n".join(_fill(t.option_line, {"option": list(o), "number": list(range(1, len(o) + 1))}, len(o),
-                                 where)) for o in set(options)}
-    return [listed[o] for o in options], [", ".join(o) for o in options]
+    listed = ["\n".join(_fill(t.option_line, {"option": list(o), "number": list(range(1, len(o) + 1))}, len(o), where))
+              for o in distinct]
+    return listed, [", ".join(o) for o in distinct]
 
 
 def __getattr__(name: str):
@@ -259,10 +351,81 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def arrow_values(column: pd.Series) -> pa.Array:
+    """A column as the Arrow array that ``Table.from_pandas`` makes of its Python values inside a list of dicts."""
+    values = pa.array(column.to_numpy(dtype=object), from_pandas=True)
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def conversations(column: pd.Series) -> pa.Array:
+    """A prompt column as the Arrow array ``Table.from_pandas`` makes of it (:func:`arrow_values`), quickly where
+    every prompt is a list of {"role": str, "content": str} dicts (keys in that order): converted to
+    :data:`CONVERSATION` directly, the type that inference gives for exactly those values; anything else, a missing
+    value included, is inferred as before."""
+    values = column.to_numpy(dtype=object)
+    try:
+        shaped = len(values) > 0 and all(type(m) is dict and tuple(m) == _ROLE_CONTENT and type(m["role"]) is str
+                                         and type(m["content"]) is str for p in values for m in p)
+    except TypeError:
+        shaped = False
+    if shaped:
+        try:
+            typed = pa.array(values, type=CONVERSATION, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            typed = None
+        if typed is not None:
+            typed = typed.combine_chunks() if isinstance(typed, pa.ChunkedArray) else typed
+            flat = typed.flatten()
+            if len(flat) and typed.null_count == 0 and flat.null_count == 0 and \
+                    pc.struct_field(flat, "role").null_count == 0 and pc.struct_field(flat, "content").null_count == 0:
+                return typed
+    return arrow_values(column)
+
+
+_ROLE_CONTENT = ("role", "content")
+
+
+def options_array(column: pd.Series, text: bool = False) -> pa.Array:
+    """Each item's options as an Arrow list array, converted once per distinct list: what pyarrow makes of
+    ``list(options)`` or, with ``text``, of ``[str(o) for o in options]`` as a list of strings."""
+    if text:
+        codes, distinct = _distinct_options(column)
+        return pa.array([list(o) for o in distinct], type=pa.list_(pa.string())).take(codes)
+    index: dict[tuple, int] = {}
+    codes = np.fromiter((index.setdefault(tuple(o), len(index)) for o in column), dtype=np.int64, count=len(column))
+    if not all(isinstance(option, str) for options in index for option in options):  # not text: item by item
+        return pa.array([list(o) for o in column], from_pandas=True)
+    return pa.array([list(o) for o in index], from_pandas=True).take(codes)
+
+
+def arrow_series(values: pa.Array) -> pd.Series:
+    """An Arrow array as an Arrow-backed column (its values read as Python objects: dicts, lists, str)."""
+    return pd.Series(pd.arrays.ArrowExtensionArray(values))
+
+
 def verl_layout(corpus: pd.DataFrame) -> pd.DataFrame:
     """veRL's RL dataset layout: data_source, prompt, ability, reward_model.ground_truth, extra_info."""
     attributes = attribute_columns(corpus)
-    extra = corpus[["item_id", "question_id", "split", "frequency", *attributes]].to_dict("records")
+    keys = ["item_id", "question_id", "split", "frequency", *attributes]
+    if not len(corpus) or len(set(keys) | {"options", "index"}) != len(keys) + 2:
+        return _verl_layout_rows(corpus, keys)
+    extra = pa.StructArray.from_arrays(
+        [*(arrow_values(corpus[k]) for k in keys), options_array(corpus["options"]),
+         pa.array(np.arange(len(corpus)), type=pa.int64())], names=[*keys, "options", "index"])
+    reward = pa.StructArray.from_arrays([_repeat("rule", len(corpus)), arrow_values(corpus["answer"])],
+                                        names=["style", "ground_truth"])
+    return pd.DataFrame({
+        "data_source": corpus["data_source"].to_numpy(),
+        "prompt": arrow_series(conversations(corpus["prompt"])),
+        "ability": "value_alignment",
+        "reward_model": arrow_series(reward),
+        "extra_info": arrow_series(extra),
+    })
+
+
+def _verl_layout_rows(corpus: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """verl_layout item by item (an empty corpus, or attributes named like the layout's own keys)."""
+    extra = corpus[keys].to_dict("records")
     for record, options in zip(extra, corpus["options"]):
         record["options"] = list(options)
     return pd.DataFrame({
