@@ -72,6 +72,7 @@ def _constants():
     from dvmap.evaluation.metrics import UNITS
     from dvmap.inference.models import BACKENDS, SOURCE_KINDS
     from dvmap.survey.respondents import ATTRIBUTE_POLICIES, QUESTION_POLICIES
+    from dvmap.survey.synth import SCALES
     from dvmap.training.rewards import REWARDS
 
     return {
@@ -80,7 +81,7 @@ def _constants():
         "splits.ties": TIE_POLICIES, "evaluation.bootstrap_unit": UNITS,
         "data.absent_attributes": ATTRIBUTE_POLICIES, "data.absent_questions": QUESTION_POLICIES,
         "models.NAME.backend": BACKENDS, "models.NAME.source.kind": SOURCE_KINDS,
-        "evaluation.flip.split": BENCHMARK_SPLITS,
+        "evaluation.flip.split": BENCHMARK_SPLITS, "synth.scale": SCALES,
     }
 
 

@@ -9,13 +9,14 @@ from ..arguments import add_catalog, at_least, catalog, policy_spec, threshold
 from ..errors import DvmapError
 from ..io import atomic_outputs
 from ..schema import ARCHETYPES, DIAGNOSTICS, DROPPED, RESPONDENTS, STATS, read_checked
+from .synth import SCALES
 
 
 def cmd_synth(args):
     from .synth import write_synthetic_sav
 
     write_synthetic_sav(args.output, catalog(args), respondents_per_country=args.respondents_per_country,
-                        n_countries=args.countries, seed=args.seed)
+                        n_countries=args.countries, seed=args.seed, scale=args.scale)
 
 
 def cmd_respondents(args):
@@ -93,8 +94,12 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output .sav path")
     p.add_argument("--respondents-per-country", type=at_least(1, "synth.respondents_per_country"), default=400,
                    help="respondents per country (config: synth.respondents_per_country)")
-    p.add_argument("--countries", type=at_least(1, "synth.n_countries", maximum=16), default=12,
-                   help="number of countries, 1-16 (config: synth.n_countries)")
+    p.add_argument("--countries", type=at_least(1, "synth.n_countries", maximum=66), default=12,
+                   help="number of countries: 1-16 at the default scale, 1-66 at the wvs scale "
+                        "(config: synth.n_countries)")
+    p.add_argument("--scale", choices=SCALES, default=SCALES[0],
+                   help="default, or wvs: every WVS-7 country at its real sample size, real attribute cardinalities "
+                        "(config: synth.scale)")
     p.add_argument("--seed", type=int, default=7, help="seed of the survey (config: synth.seed)")
     add_catalog(p)
     p.set_defaults(func=cmd_synth)

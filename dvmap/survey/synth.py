@@ -4,16 +4,25 @@ Answers come from a latent model: each question has an ordinal latent score made
 effect per demographic category. Respondents are drawn from per-country profile templates (so profiles repeat);
 in "consensus" templates everybody answers the template's modal answer, elsewhere answers are noisy. The file
 keeps WVS variable names, value labels, declared missing codes (-5…-1) and a share of negative codes.
+
+Two scales. ``default``: ``n_countries`` (≤ 16) countries of ``respondents_per_country`` respondents each, small
+enough for the embedded run and the tests. ``wvs``: the real survey's shape — every WVS-7 country (66) at its real
+sample size (97,220 respondents in all, ``dvmap/data/wvs7_synth.tsv``), the real attribute cardinalities (detailed
+religion Q289CS9 beside Q289's 10 groups, a few home languages per country, 9 education levels, 8 employment
+statuses, 6 marital statuses, …), country-specific marginals and age-dependent marital status, children and
+employment, so that most 11-attribute profiles are singletons as in the real file; the same latent answer model.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyreadstat
 
 from .catalog import Question
 from .countries import country_table
@@ -59,16 +68,35 @@ HOME_LANGUAGE = {"USA": 1, "DEU": 2, "JPN": 3, "MEX": 4, "NGA": 5, "KOR": 6, "BR
                  "GBR": 1, "CAN": 1, "CHN": 11, "IDN": 12, "TUR": 13, "ARG": 4}
 
 
+SCALES = ("default", "wvs")
+
+
 def synthesize(
     catalog: dict[str, Question],
     respondents_per_country: int = 400,
-    n_countries: int = 12,
+    n_countries: int | None = None,
     seed: int = 7,
-    template_share: float = 0.8,
-    consensus_share: float = 0.4,
+    template_share: float | None = None,
+    consensus_share: float | None = None,
     missing_rate: float = 0.02,
+    scale: str = "default",
 ) -> tuple[pd.DataFrame, dict[str, dict[int, str]], dict[str, str]]:
-    """Draw the synthetic survey; return (codes, value labels, variable labels)."""
+    """Draw the synthetic survey; return (codes, value labels, variable labels).
+
+    ``scale="default"``: ``n_countries`` (default 12) × ``respondents_per_country``. ``scale="wvs"``: the first
+    ``n_countries`` (default all 66) WVS-7 countries at their real sample sizes; ``respondents_per_country`` is
+    ignored. ``template_share`` / ``consensus_share`` default to each scale's own values.
+    """
+    if scale == "wvs":
+        return _synthesize_wvs(
+            catalog, n_countries, seed,
+            WVS_TEMPLATE_SHARE if template_share is None else template_share,
+            WVS_CONSENSUS_SHARE if consensus_share is None else consensus_share, missing_rate)
+    if scale != "default":
+        raise DvmapError(f"synth.scale must be one of {', '.join(SCALES)}, not {scale!r}")
+    n_countries = 12 if n_countries is None else n_countries
+    template_share = 0.8 if template_share is None else template_share
+    consensus_share = 0.4 if consensus_share is None else consensus_share
     countries = _countries(n_countries)
     rng = np.random.default_rng(seed)
     n = respondents_per_country * len(countries)
@@ -119,6 +147,8 @@ def synthesize(
 
 def write_synthetic_sav(path: str | Path, catalog: dict[str, Question], **params) -> None:
     """Draw the synthetic survey and write it as a .sav with a fixed header timestamp (byte-reproducible)."""
+    import pyreadstat
+
     frame, value_labels, variable_labels = synthesize(catalog, **params)
     numeric = [c for c in frame.columns if c != "B_COUNTRY_ALPHA"]
     with atomic_path(path) as tmp:
@@ -161,7 +191,7 @@ def _draw_demographics(rng: np.random.Generator, n: int) -> dict[str, np.ndarray
     }
 
 
-def _answers(rng, question: Question, country_idx, demo, consensus, group) -> np.ndarray:
+def _answers(rng, question: Question, country_idx, demo, consensus, group, noise_sd: float = 1.0) -> np.ndarray:
     """Ordinal answers: latent = country effect + demographic effects (+ noise outside consensus templates)."""
     codes = np.array(sorted(question.recode))
     n_codes = len(codes)
@@ -169,7 +199,7 @@ def _answers(rng, question: Question, country_idx, demo, consensus, group) -> np
     for var, values in demo.items():
         bucket = _bucket(var, values)
         latent = latent + rng.normal(0, 0.5, bucket.max() + 1)[bucket]
-    noise = rng.normal(0, 1.0, len(latent))
+    noise = rng.normal(0, noise_sd, len(latent))
     latent = latent + np.where(consensus, 0.0, noise)
     cuts = np.quantile(latent, np.linspace(0, 1, n_codes + 1)[1:-1]) if n_codes > 1 else np.array([])
     return codes[np.searchsorted(cuts, latent)].astype(float)
@@ -200,3 +230,250 @@ def _pin_sav_timestamp(path: Path) -> None:
             raise DvmapError(f"{path}: unexpected SPSS header while pinning its timestamp")
         handle.seek(92)
         handle.write(b"01 Jan 2500:00:00")
+
+
+# ------------------------------------------------------------------------------------------------ the WVS scale
+
+WVS_TABLE = resources.files("dvmap") / "data" / "wvs7_synth.tsv"
+#: Tuned on the whole WVS scale (seed 7) against the six real extracts of ../shared/data/wvs7 (9,405 respondents
+#: kept after the required-attribute filter, 10 attributes): there 0.686 profiles per respondent, 80.4% of profiles
+#: and 80.5% of (profile, question) pairs singletons, 36% of the pairs of n >= 2 unanimous; here 63,950 profiles
+#: from 93,394 kept respondents (0.685), 80.4% and 80.4% singletons, 36% unanimous. A share WVS_TEMPLATE_SHARE of
+#: the respondents copies one of its country's templates (about WVS_TEMPLATE_GROUP copies each, popular ones more:
+#: the index is n_templates · u^WVS_TEMPLATE_SKEW); WVS_CONSENSUS_SHARE of the templates answer without noise, the
+#: others with noise of standard deviation WVS_NOISE_SD (the default scale's 1.0 makes same-profile answers agree
+#: more often than the real file's do).
+WVS_TEMPLATE_SHARE = 0.4
+WVS_CONSENSUS_SHARE = 0.1
+WVS_TEMPLATE_GROUP = 3
+WVS_TEMPLATE_SKEW = 1.5
+WVS_NOISE_SD = 1.5
+#: Missing shares per demographic (negative codes), near those of the six real extracts; answers use missing_rate.
+WVS_MISSING = {"Q260": 0.001, "Q262": 0.01, "Q273": 0.003, "Q274": 0.007, "Q275": 0.005, "Q279": 0.012,
+               "Q284": 0.01, "Q288": 0.03, "Q289": 0.017, "Q272": 0.005}
+#: Detailed religious denominations (Q289CS9): code -> (label, Q289 major group, weight within its group). The
+#: codes are dvmap's own (group × 100 + k), not WVS's; labels follow DVMap's released Religion vocabulary where it
+#: shows them. Each country reweights the denominations of a group (a seeded Dirichlet draw).
+WVS_DENOMINATIONS = {
+    1: ("Non-religious", 0, 0.6), 2: ("Secular /Nonreligious /Agnostic/Atheist; nfd", 0, 0.3),
+    3: ("Atheist", 0, 0.1),
+    101: ("Roman Catholic; Latin Church;", 1, 0.8), 102: ("Catholic, nfd", 1, 0.15),
+    103: ("Eastern Catholic Churches", 1, 0.05),
+    201: ("Protestant; nfd", 2, 0.35), 202: ("Evangelical; nfd", 2, 0.2), 203: ("Methodist; nfd", 2, 0.1),
+    204: ("Presbyterianism", 2, 0.08), 205: ("Lutheran; nfd", 2, 0.12), 206: ("Pentecostal; nfd", 2, 0.1),
+    207: ("Anglican; nfd", 2, 0.05),
+    301: ("Eastern Orthodox; nfd", 3, 0.6), 302: ("Orthodox ; nfd", 3, 0.25), 303: ("Oriental Orthodox; nfd", 3, 0.15),
+    401: ("Judaism", 4, 1.0),
+    501: ("Islam; nfd", 5, 0.6), 502: ("Sunni", 5, 0.3), 503: ("Shia", 5, 0.1),
+    601: ("Hindu", 6, 1.0),
+    701: ("Buddhist", 7, 0.85), 702: ("Mahayana Buddhism", 7, 0.1), 703: ("Theravada Buddhism", 7, 0.05),
+    801: ("Other Christian; nfd", 8, 0.5), 802: ("The Church of Jesus Christ of Latter-day Saints", 8, 0.2),
+    803: ("Jehovah's Witnesses", 8, 0.2), 804: ("Independent African Churches", 8, 0.1),
+    901: ("Other; nfd", 9, 0.5), 902: ("Sikhism", 9, 0.15), 903: ("Spiritism", 9, 0.15),
+    904: ("Ethnic religions", 9, 0.2),
+}
+#: Attribute marginals around which each country's own are drawn (Dirichlet, concentration per attribute), near the
+#: pooled shares of the six real extracts; then multipliers by life stage (rows: the 5 AGE_BRACKETS).
+WVS_AGE = (0.003, 0.34, 0.29, 0.21, 0.16)
+WVS_MARITAL = (0.58, 0.07, 0.056, 0.02, 0.046, 0.228)                      # Q273 1..6
+WVS_MARITAL_BY_AGE = ((0.02, 0.05, 0.001, 0.001, 0.001, 1.0), (0.6, 1.4, 0.3, 0.5, 0.05, 2.5),
+                      (1.3, 1.0, 1.2, 1.2, 0.3, 0.5), (1.3, 0.7, 1.3, 1.0, 1.2, 0.3), (1.0, 0.3, 1.0, 0.7, 4.0, 0.2))
+WVS_CHILDREN = (0.29, 0.71)                                                  # none, at least one
+WVS_CHILDREN_BY_AGE = ((1.0, 0.02), (1.8, 0.6), (0.5, 1.2), (0.35, 1.3), (0.3, 1.3))
+WVS_EDUCATION = (0.033, 0.065, 0.058, 0.335, 0.141, 0.1, 0.176, 0.07, 0.018)  # Q275 0..8
+WVS_EDUCATION_BY_AGE = ((0.5, 1.5, 3.0, 1.5, 0.3, 0.2, 0.1, 0.05, 0.01), (0.7, 0.7, 0.9, 1.0, 1.0, 1.1, 1.2, 1.1, 0.8),
+                        (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0), (1.3, 1.3, 1.1, 1.0, 1.0, 0.9, 0.8, 0.8, 1.0),
+                        (2.0, 1.8, 1.3, 0.9, 0.9, 0.8, 0.6, 0.6, 0.8))
+WVS_EMPLOYMENT = (0.4, 0.094, 0.136, 0.122, 0.124, 0.046, 0.066, 0.012)    # Q279 1..8
+WVS_EMPLOYMENT_BY_AGE = ((0.05, 0.2, 0.05, 0.001, 0.05, 20.0, 0.3, 0.2), (1.0, 1.2, 0.8, 0.01, 0.8, 3.0, 1.5, 0.8),
+                         (1.4, 1.0, 1.3, 0.05, 1.0, 0.05, 1.0, 1.0), (1.0, 0.8, 1.2, 1.5, 1.1, 0.01, 0.8, 1.0),
+                         (0.1, 0.3, 0.4, 6.0, 0.8, 0.001, 0.1, 0.8))
+WVS_SECTOR = (0.22, 0.67, 0.11)                                              # Q284 1..3 among those who answer
+WVS_INCOME = (0.29, 0.63, 0.08)                                              # INCOME_BRACKETS
+WVS_INCOME_BY_EDUCATION = ((1.6, 1.0, 0.5), (1.0, 1.0, 1.0), (0.6, 1.0, 1.8))  # Q275 0–2, 3–5, 6–8
+
+
+@cache
+def wvs_table() -> pd.DataFrame:
+    """Every WVS-7 country in the WVS scale's order (the default countries first, then countries.tsv's order):
+    iso_numeric, alpha2, alpha3, name, respondents (real sample size), languages and religions ({name: share})."""
+    spec = pd.read_csv(WVS_TABLE, sep="\t", comment="#", dtype=str, keep_default_na=False)
+    spec["respondents"] = spec["respondents"].astype(int)
+    for column in ("languages", "religions"):
+        spec[column] = spec[column].map(_shares)
+    spec["religions"] = spec["religions"].map(lambda shares: {int(k): v for k, v in shares.items()})
+    countries = country_table()
+    missing = set(countries["alpha3"]) ^ set(spec["alpha3"])
+    if missing or len(spec) != len(countries):
+        raise DvmapError(f"{WVS_TABLE.name} and countries.tsv disagree on the WVS-7 countries: {sorted(missing)}")
+    table = countries.merge(spec, on="alpha3", validate="one_to_one")
+    order = {alpha3: i for i, alpha3 in enumerate(DEFAULT_COUNTRIES)}
+    rank = [order.get(a, len(order) + i) for i, a in enumerate(table["alpha3"])]
+    return table.iloc[np.argsort(rank, kind="stable")].reset_index(drop=True)
+
+
+@cache
+def wvs_languages() -> dict[int, str]:
+    """Q272 codes of the WVS scale (dvmap's own numbering: alphabetical, "Other" last) -> language name."""
+    names = sorted({name for shares in wvs_table()["languages"] for name in shares} - {"Other"}) + ["Other"]
+    return {code: name for code, name in enumerate(names, start=1)}
+
+
+def _shares(text: str) -> dict[str, float]:
+    shares = {}
+    for item in text.split(" | "):
+        match = re.fullmatch(r"(.+)=([0-9]*\.?[0-9]+)", item.strip())
+        if not match:
+            raise DvmapError(f"{WVS_TABLE.name}: cannot read the share {item!r}")
+        shares[match[1]] = float(match[2])
+    return shares
+
+
+def _synthesize_wvs(catalog, n_countries, seed, template_share, consensus_share, missing_rate):
+    table = wvs_table()
+    n_countries = len(table) if n_countries is None else n_countries
+    if not 1 <= n_countries <= len(table):
+        raise DvmapError(f"synth.n_countries must be between 1 and {len(table)} with scale wvs, not {n_countries}")
+    countries = table.iloc[:n_countries].reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    sizes = countries["respondents"].to_numpy()
+    n = int(sizes.sum())
+    country_idx = np.repeat(np.arange(len(countries)), sizes)
+    within = np.arange(n) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+
+    margins = _wvs_margins(rng, countries)
+    fresh = _draw_wvs_demographics(rng, margins, country_idx)
+    # A share template_share of the respondents copies one of its country's templates (about WVS_TEMPLATE_GROUP
+    # copies each); the others are drawn afresh from the country's margins.
+    n_templates = np.maximum(1, np.round(sizes * template_share / WVS_TEMPLATE_GROUP)).astype(int)
+    first = np.cumsum(n_templates) - n_templates
+    templates = _draw_wvs_demographics(rng, margins, np.repeat(np.arange(len(countries)), n_templates))
+    # Popular templates are copied more often (index ~ n_templates · u^WVS_TEMPLATE_SKEW): group sizes decay slowly.
+    pick = np.floor(rng.random(n) ** WVS_TEMPLATE_SKEW * n_templates[country_idx]).astype(int)
+    template_id = first[country_idx] + pick
+    from_template = rng.random(n) < template_share
+    demo = {k: np.where(from_template, templates[k][template_id], v) for k, v in fresh.items()}
+    consensus = from_template & (rng.random(int(n_templates.sum())) < consensus_share)[template_id]
+    group = np.where(from_template, template_id, -1 - np.arange(n))
+
+    iso = countries["iso_numeric"].to_numpy(dtype=float)
+    data = {
+        "B_COUNTRY": iso[country_idx],
+        "B_COUNTRY_ALPHA": countries["alpha3"].to_numpy()[country_idx],
+        "D_INTERVIEW": iso[country_idx] * 1e5 + within + 1,
+        **{k: demo[k].astype(float) for k in (*DEMOGRAPHICS, "Q262", "Q274", "Q288", "Q289CS9", "Q272")},
+    }
+    for qid, question in catalog.items():
+        data[qid] = _answers(rng, question, country_idx, demo, consensus, group, WVS_NOISE_SD)
+    # Sector of employment does not apply to most of those without work (-3), as often as the country's margin says.
+    not_working = np.isin(demo["Q279"], [4, 5, 6, 7]) & (rng.random(n) < margins["sector_na"][country_idx])
+    data["Q284"][not_working] = -3.0
+    for column, values in data.items():
+        if column in ("B_COUNTRY", "B_COUNTRY_ALPHA", "D_INTERVIEW", "Q289CS9"):
+            continue
+        hit = rng.random(n) < WVS_MISSING.get(column, missing_rate)
+        values[hit] = rng.choice([-1.0, -2.0, -4.0, -5.0], size=int(hit.sum()))
+    data["Q289CS9"] = np.where(data["Q289"] < 0, data["Q289"], data["Q289CS9"])
+    frame = pd.DataFrame(data)
+
+    value_labels = {k: {**MISSING_LABELS, **labels} for k, (_, labels) in DEMOGRAPHICS.items()}
+    value_labels["B_COUNTRY"] = dict(zip(countries["iso_numeric"].astype(int), countries["name"]))
+    value_labels["Q272"] = {**MISSING_LABELS, **wvs_languages()}
+    value_labels["Q289CS9"] = {**MISSING_LABELS, **{code: label for code, (label, _, _) in WVS_DENOMINATIONS.items()}}
+    for key, brackets in (("Q262", AGE_BRACKETS), ("Q288", INCOME_BRACKETS), ("Q274", CHILD_BRACKETS)):
+        value_labels[key] = {**MISSING_LABELS, **{v: str(v) for lo, hi in brackets for v in range(lo, hi + 1)}}
+    for qid, question in catalog.items():
+        value_labels[qid] = {**MISSING_LABELS, **question.recode}
+    variable_labels = {k: text for k, (text, _) in DEMOGRAPHICS.items()}
+    variable_labels.update({"Q262": "Age", "Q274": "How many children do you have", "Q288": "Scale of incomes",
+                            "Q272": "Language at home", "Q289CS9": "Religious denomination - detailed list",
+                            "B_COUNTRY": "ISO 3166-1 numeric country code",
+                            "B_COUNTRY_ALPHA": "ISO 3166-1 alpha-3 country code", "D_INTERVIEW": "Interview ID"})
+    variable_labels.update({qid: q.text[:120] for qid, q in catalog.items()})
+    log.info("synthetic survey (WVS scale): %d respondents, %d countries, %d questions", n, len(countries),
+             len(catalog))
+    return frame, value_labels, variable_labels
+
+
+def _wvs_margins(rng, countries: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each country's own attribute distributions: Dirichlet draws around the pooled margins, times the life-stage
+    (or education) multipliers, as probability tables keyed by country (× condition)."""
+    n = len(countries)
+
+    def around(base, concentration, by=None):
+        p = rng.dirichlet(concentration * np.asarray(base), size=n)
+        if by is not None:
+            p = (p[:, None, :] * np.asarray(by)[None]).reshape(-1, len(base))
+        return p / p.sum(axis=1, keepdims=True)
+
+    languages = {name: code for code, name in wvs_languages().items()}
+    language = np.zeros((n, len(languages)))
+    for i, shares in enumerate(countries["languages"]):
+        for name, share in shares.items():
+            language[i, languages[name] - 1] = share
+    codes = np.array(list(WVS_DENOMINATIONS))
+    groups = np.array([g for _, g, _ in WVS_DENOMINATIONS.values()])
+    weights = np.array([w for _, _, w in WVS_DENOMINATIONS.values()])
+    religion = np.zeros((n, len(codes)))
+    for i, shares in enumerate(countries["religions"]):
+        for g, share in shares.items():
+            members = groups == g
+            religion[i, members] = share * rng.dirichlet(3.0 * weights[members] / weights[members].sum())
+    return {
+        "sex": around((0.5, 0.5), 400.0),
+        "age": around(WVS_AGE, 40.0),
+        "marital": around(WVS_MARITAL, 20.0, WVS_MARITAL_BY_AGE),
+        "children": around(WVS_CHILDREN, 20.0, WVS_CHILDREN_BY_AGE),
+        "education": around(WVS_EDUCATION, 6.0, WVS_EDUCATION_BY_AGE),
+        "employment": around(WVS_EMPLOYMENT, 15.0, WVS_EMPLOYMENT_BY_AGE),
+        "sector": around(WVS_SECTOR, 15.0),
+        "income": around(WVS_INCOME, 20.0, WVS_INCOME_BY_EDUCATION),
+        "sector_na": rng.uniform(0.1, 0.9, n),
+        "language": language / language.sum(axis=1, keepdims=True),
+        "religion": religion / religion.sum(axis=1, keepdims=True),
+        "religion_codes": codes,
+        "religion_groups": groups,
+    }
+
+
+def _draw_wvs_demographics(rng, margins: dict[str, np.ndarray], country_idx: np.ndarray) -> dict[str, np.ndarray]:
+    """Respondents of the given countries (indices into ``margins``' rows): raw WVS codes per variable."""
+    n = len(country_idx)
+    stages = len(AGE_BRACKETS)
+    age_bracket = _categorical(rng, margins["age"], country_idx)
+    by_age = country_idx * stages + age_bracket
+    education = _categorical(rng, margins["education"], by_age)
+    level = np.searchsorted([2, 5], education)                     # Q275 0–2, 3–5, 6–8
+    income_bracket = _categorical(rng, margins["income"], country_idx * 3 + level)
+    has_children = _categorical(rng, margins["children"], by_age)
+    religion = _categorical(rng, margins["religion"], country_idx)
+    return {
+        "Q260": 1 + _categorical(rng, margins["sex"], country_idx),
+        "Q273": 1 + _categorical(rng, margins["marital"], by_age),
+        "Q275": education,
+        "Q279": 1 + _categorical(rng, margins["employment"], by_age),
+        "Q284": 1 + _categorical(rng, margins["sector"], country_idx),
+        "Q289": margins["religion_groups"][religion],
+        "Q262": _within(rng, AGE_BRACKETS, age_bracket),
+        "Q274": np.where(has_children == 1, rng.integers(1, 7, n), 0),
+        "Q288": _within(rng, INCOME_BRACKETS, income_bracket),
+        "Q289CS9": margins["religion_codes"][religion],
+        "Q272": 1 + _categorical(rng, margins["language"], country_idx),
+    }
+
+
+def _categorical(rng, probabilities: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """One draw per element of ``key`` from row ``key`` of ``probabilities`` (rows summing to 1), vectorised:
+    rows are laid end to end (row r spans (r, r + 1]) and one sorted search finds every draw."""
+    rows, k = probabilities.shape
+    cumulative = np.cumsum(probabilities, axis=1)
+    cumulative[:, -1] = 1.0
+    flat = (cumulative + np.arange(rows)[:, None]).ravel()
+    position = np.searchsorted(flat, key + rng.random(len(key)), side="right") - key * k
+    return np.minimum(position, k - 1)
+
+
+def _within(rng, brackets, which: np.ndarray) -> np.ndarray:
+    lo = np.array([b[0] for b in brackets])[which]
+    hi = np.array([b[1] for b in brackets])[which]
+    return lo + np.floor(rng.random(len(which)) * (hi - lo + 1)).astype(int)

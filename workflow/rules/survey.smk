@@ -11,7 +11,8 @@ rule synth:
     shell:
         "dvmap synth -o {output} {params.catalog}"
         " --respondents-per-country {params.synth[respondents_per_country]}"
-        " --countries {params.synth[n_countries]} --seed {params.synth[seed]} 2> {log}"
+        " --countries {params.synth[n_countries]} --seed {params.synth[seed]}"
+        " --scale {params.synth[scale]} 2> {log}"
 
 
 rule respondents:
