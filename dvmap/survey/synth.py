@@ -129,18 +129,7 @@ def synthesize(
     _inject_missing(rng, frame, missing_rate)
     frame.loc[frame["Q279"].isin([4, 5, 6, 7]) & (rng.random(n) < 0.5), "Q284"] = -3.0
 
-    value_labels = {k: {**MISSING_LABELS, **labels} for k, (_, labels) in DEMOGRAPHICS.items()}
-    value_labels["B_COUNTRY"] = dict(zip(countries["iso_numeric"].astype(int), countries["name"]))
-    value_labels["Q272"] = {**MISSING_LABELS, **LANGUAGES}
-    for key, brackets in (("Q262", AGE_BRACKETS), ("Q288", INCOME_BRACKETS), ("Q274", CHILD_BRACKETS)):
-        value_labels[key] = {**MISSING_LABELS, **{v: str(v) for lo, hi in brackets for v in range(lo, hi + 1)}}
-    for qid, question in catalog.items():
-        value_labels[qid] = {**MISSING_LABELS, **question.recode}
-    variable_labels = {k: text for k, (text, _) in DEMOGRAPHICS.items()}
-    variable_labels.update({"Q262": "Age", "Q274": "How many children do you have", "Q288": "Scale of incomes",
-                            "Q272": "Language at home", "B_COUNTRY": "ISO 3166-1 numeric country code",
-                            "B_COUNTRY_ALPHA": "ISO 3166-1 alpha-3 country code", "D_INTERVIEW": "Interview ID"})
-    variable_labels.update({qid: q.text[:120] for qid, q in catalog.items()})
+    value_labels, variable_labels = _labels(countries, catalog, LANGUAGES)
     log.info("synthetic survey: %d respondents, %d countries, %d questions", n, len(countries), len(catalog))
     return frame, value_labels, variable_labels
 
@@ -376,20 +365,9 @@ def _synthesize_wvs(catalog, n_countries, seed, template_share, consensus_share,
     data["Q289CS9"] = np.where(data["Q289"] < 0, data["Q289"], data["Q289CS9"])
     frame = pd.DataFrame(data)
 
-    value_labels = {k: {**MISSING_LABELS, **labels} for k, (_, labels) in DEMOGRAPHICS.items()}
-    value_labels["B_COUNTRY"] = dict(zip(countries["iso_numeric"].astype(int), countries["name"]))
-    value_labels["Q272"] = {**MISSING_LABELS, **wvs_languages()}
-    value_labels["Q289CS9"] = {**MISSING_LABELS, **{code: label for code, (label, _, _) in WVS_DENOMINATIONS.items()}}
-    for key, brackets in (("Q262", AGE_BRACKETS), ("Q288", INCOME_BRACKETS), ("Q274", CHILD_BRACKETS)):
-        value_labels[key] = {**MISSING_LABELS, **{v: str(v) for lo, hi in brackets for v in range(lo, hi + 1)}}
-    for qid, question in catalog.items():
-        value_labels[qid] = {**MISSING_LABELS, **question.recode}
-    variable_labels = {k: text for k, (text, _) in DEMOGRAPHICS.items()}
-    variable_labels.update({"Q262": "Age", "Q274": "How many children do you have", "Q288": "Scale of incomes",
-                            "Q272": "Language at home", "Q289CS9": "Religious denomination - detailed list",
-                            "B_COUNTRY": "ISO 3166-1 numeric country code",
-                            "B_COUNTRY_ALPHA": "ISO 3166-1 alpha-3 country code", "D_INTERVIEW": "Interview ID"})
-    variable_labels.update({qid: q.text[:120] for qid, q in catalog.items()})
+    denominations = {code: label for code, (label, _, _) in WVS_DENOMINATIONS.items()}
+    value_labels, variable_labels = _labels(countries, catalog, wvs_languages(),
+                                            {"Q289CS9": ("Religious denomination - detailed list", denominations)})
     log.info("synthetic survey (WVS scale): %d respondents, %d countries, %d questions", n, len(countries),
              len(catalog))
     return frame, value_labels, variable_labels
@@ -477,3 +455,25 @@ def _within(rng, brackets, which: np.ndarray) -> np.ndarray:
     lo = np.array([b[0] for b in brackets])[which]
     hi = np.array([b[1] for b in brackets])[which]
     return lo + np.floor(rng.random(len(which)) * (hi - lo + 1)).astype(int)
+
+
+def _labels(countries: pd.DataFrame, catalog: dict[str, Question], languages: dict[int, str],
+            extra: dict[str, tuple[str, dict[int, str]]] | None = None) -> tuple[dict, dict]:
+    """(value labels, variable labels) of the .sav: demographics, country, languages, ``extra`` variables (name ->
+    (label, value labels)), numeric brackets and the catalog's questions."""
+    extra = extra or {}
+    value_labels = {k: {**MISSING_LABELS, **labels} for k, (_, labels) in DEMOGRAPHICS.items()}
+    value_labels["B_COUNTRY"] = dict(zip(countries["iso_numeric"].astype(int), countries["name"]))
+    value_labels["Q272"] = {**MISSING_LABELS, **languages}
+    value_labels.update({k: {**MISSING_LABELS, **labels} for k, (_, labels) in extra.items()})
+    for key, brackets in (("Q262", AGE_BRACKETS), ("Q288", INCOME_BRACKETS), ("Q274", CHILD_BRACKETS)):
+        value_labels[key] = {**MISSING_LABELS, **{v: str(v) for lo, hi in brackets for v in range(lo, hi + 1)}}
+    for qid, question in catalog.items():
+        value_labels[qid] = {**MISSING_LABELS, **question.recode}
+    variable_labels = {k: text for k, (text, _) in DEMOGRAPHICS.items()}
+    variable_labels.update({"Q262": "Age", "Q274": "How many children do you have", "Q288": "Scale of incomes",
+                            "Q272": "Language at home", **{k: text for k, (text, _) in extra.items()},
+                            "B_COUNTRY": "ISO 3166-1 numeric country code",
+                            "B_COUNTRY_ALPHA": "ISO 3166-1 alpha-3 country code", "D_INTERVIEW": "Interview ID"})
+    variable_labels.update({qid: q.text[:120] for qid, q in catalog.items()})
+    return value_labels, variable_labels
