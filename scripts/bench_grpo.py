@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dvmap.training.grpo import train_grpo  # noqa: E402
 from dvmap.io import read_tsv, write_parquet  # noqa: E402
-from dvmap.corpus.prompts import SYSTEM, user_message  # noqa: E402
+from dvmap.corpus.prompts import system_message, user_message  # noqa: E402
 from dvmap.training.spec import train_spec  # noqa: E402
 
 OPTIONS = ["Very important", "Rather important", "Not very important", "Not at all important"]
@@ -32,7 +32,7 @@ COUNTRIES = ["Germany", "Japan", "Brazil", "India", "Egypt", "Canada", "Mexico",
 
 def corpus(path: Path, n: int) -> Path:
     """n prompts in the prompt-corpus layout that train_grpo reads."""
-    prompts = [[{"role": "system", "content": SYSTEM},
+    prompts = [[{"role": "system", "content": system_message("direct")},
                 {"role": "user", "content": user_message(f"The person lives in {COUNTRIES[i % 8]}; case {i}.",
                                                          "How important is family in your life?", OPTIONS,
                                                          "direct")}] for i in range(n)]

@@ -345,12 +345,6 @@ def _option_texts(t: Templates, distinct: list[tuple[str, ...]]) -> tuple[list[s
     return listed, [", ".join(o) for o in distinct]
 
 
-def __getattr__(name: str):
-    if name == "SYSTEM":  # the packaged direct-style system text (kept for scripts that import it)
-        return system_message("direct")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def arrow_values(column: pd.Series) -> pa.Array:
     """A column as the Arrow array that ``Table.from_pandas`` makes of its Python values inside a list of dicts."""
     values = pa.array(column.to_numpy(dtype=object), from_pandas=True)
