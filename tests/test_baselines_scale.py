@@ -76,10 +76,23 @@ def reference_knn(train: pd.DataFrame, items: pd.DataFrame, k: int) -> list[tupl
     as many options as the question's first item has. An unseen question gets the option prior; a question with one
     answer in training gets that answer."""
     attributes = attribute_columns(train)
-    pools, prior = reference_fallbacks(train, items)
     n_options: dict[str, int] = {}
     for qid, options in zip(items["question_id"], items["options"]):
         n_options.setdefault(qid, len(options))
+
+    def rule(item, pool, answers):
+        distance = [sum(str(row[a]) != str(item[a]) for a in attributes) for row in pool]
+        nearest = sorted(range(len(pool)), key=lambda r: (distance[r], r))[:k]
+        votes = [sum(answers[r] == option for r in nearest) for option in range(n_options[item["question_id"]])]
+        return votes.index(max(votes))
+
+    return reference_predictions(train, items, rule)
+
+
+def reference_predictions(train: pd.DataFrame, items: pd.DataFrame, rule) -> list[tuple[int, str | None]]:
+    """Item by item: the option prior for an unseen question, the one answer of a question with one answer in
+    training, else ``rule(item, pool, answers)`` over the question's training rows."""
+    pools, prior = reference_fallbacks(train, items)
     out = []
     for _, item in items.iterrows():
         pool = pools.get(item["question_id"], [])
@@ -87,13 +100,7 @@ def reference_knn(train: pd.DataFrame, items: pd.DataFrame, k: int) -> list[tupl
             out.append((prior.get(len(item["options"]), 0), "option_prior"))
             continue
         answers = [row["answer_index"] for row in pool]
-        if len(set(answers)) == 1:
-            out.append((answers[0], None))
-            continue
-        distance = [sum(str(row[a]) != str(item[a]) for a in attributes) for row in pool]
-        nearest = sorted(range(len(pool)), key=lambda r: (distance[r], r))[:k]
-        votes = [sum(answers[r] == option for r in nearest) for option in range(n_options[item["question_id"]])]
-        out.append((votes.index(max(votes)), None))
+        out.append((answers[0] if len(set(answers)) == 1 else rule(item, pool, answers), None))
     return out
 
 
@@ -149,18 +156,9 @@ def reference_gbt(train: pd.DataFrame, items: pd.DataFrame, seed: int) -> list[t
     from sklearn.preprocessing import OneHotEncoder
 
     attributes = attribute_columns(train)
-    pools, prior = reference_fallbacks(train, items)
     models = {}
-    out = []
-    for _, item in items.iterrows():
-        pool = pools.get(item["question_id"], [])
-        if not pool:
-            out.append((prior.get(len(item["options"]), 0), "option_prior"))
-            continue
-        answers = [row["answer_index"] for row in pool]
-        if len(set(answers)) == 1:
-            out.append((answers[0], None))
-            continue
+
+    def rule(item, pool, answers):
         if item["question_id"] not in models:
             x = pd.DataFrame([row[attributes] for row in pool]).astype(str)
             encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False).fit(x)
@@ -168,9 +166,9 @@ def reference_gbt(train: pd.DataFrame, items: pd.DataFrame, seed: int) -> list[t
                                                    random_state=seed).fit(encoder.transform(x), answers)
             models[item["question_id"]] = (encoder, model)
         encoder, model = models[item["question_id"]]
-        row = pd.DataFrame([item[attributes]]).astype(str)
-        out.append((int(model.predict(encoder.transform(row))[0]), None))
-    return out
+        return int(model.predict(encoder.transform(pd.DataFrame([item[attributes]]).astype(str)))[0])
+
+    return reference_predictions(train, items, rule)
 
 
 def test_gbt_equals_its_definition_with_repeated_rows(blocks):
