@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from . import ATTRIBUTES
 from .errors import DvmapError
@@ -119,12 +120,26 @@ def describe(columns) -> str:
 def check_table(table: pd.DataFrame | pa.Table, schema: Schema, where, command: str, allow_empty: bool = False
                 ) -> None:
     """Raise a DvmapError naming ``where`` when ``table`` lacks a column of ``schema`` or has no row."""
-    columns = table.column_names if isinstance(table, pa.Table) else list(table.columns)
+    if isinstance(table, pa.Table):
+        _check_shape(table.column_names, table.num_rows, schema, where, command, allow_empty)
+    else:
+        _check_shape(list(table.columns), len(table), schema, where, command, allow_empty)
+
+
+def check_parquet(path, schema: Schema, command: str) -> None:
+    """:func:`check_table` for a parquet file from its footer alone, without reading its rows."""
+    try:
+        metadata = pq.ParquetFile(path).metadata
+    except (OSError, pa.ArrowException) as exc:
+        raise DvmapError(f"{path}: cannot read parquet ({exc})") from exc
+    _check_shape(metadata.schema.to_arrow_schema().names, metadata.num_rows, schema, path, command, False)
+
+
+def _check_shape(columns: list[str], rows: int, schema: Schema, where, command: str, allow_empty: bool) -> None:
     missing = [c for c in schema.columns if c not in columns]
     if missing:
         raise DvmapError(f"{where} is {describe(columns)}; `dvmap {command}` needs {schema.name} (missing: "
                          f"{', '.join(missing)}); {schema.written_by} writes it")
-    rows = table.num_rows if isinstance(table, pa.Table) else len(table)
     if not rows and not allow_empty:
         raise DvmapError(f"{where}: {schema.name} with no row; `dvmap {command}` needs at least one")
 

@@ -260,8 +260,8 @@ def child_baseline(folder: Path, kind: str) -> dict:
 
 
 def child_baseline_streamed(folder: Path, kind: str) -> dict:
-    """As child_baseline, but each split read in parquet record batches fed to predict_stream (what `dvmap
-    baseline` could do to hold no whole split)."""
+    """As child_baseline, but each split read in parquet record batches fed to predict_stream (as `dvmap
+    baseline` does, holding no whole split)."""
     import pyarrow.parquet as pq
 
     from dvmap.evaluation.baselines import BLOCK_ITEMS, make_baseline
@@ -273,7 +273,7 @@ def child_baseline_streamed(folder: Path, kind: str) -> dict:
         items = 0
         for split in SPLITS:
             batches = pq.ParquetFile(folder / f"{split}.parquet").iter_batches(batch_size=BLOCK_ITEMS)
-            for block in model.predict_stream(batch.to_pandas() for batch in batches):
+            for block, _ in model.predict_stream(batch.to_pandas() for batch in batches):
                 items += len(block)
     return {"work_s": time.perf_counter() - start, "items": items, "above_mib": work.above, "peak_mib": peak_mib()}
 

@@ -13,15 +13,21 @@ previous kNN beside the new one.)
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from dvmap import ATTRIBUTES
+from dvmap.cli import main
+from dvmap.io import read_parquet, write_parquet
 from dvmap.evaluation import baselines
 from dvmap.evaluation.baselines import make_baseline
 from dvmap.schema import attribute_columns
+
+from .items_factory import make_items
 
 OPTIONS = {"q1": ["a", "b", "c"], "q2": ["w", "x", "y", "z"], "q3": ["a", "b", "c"], "q4": ["a", "b", "c"],
            "q_new": ["a", "b", "c"], "q_wide": [str(i) for i in range(7)]}
@@ -200,8 +206,11 @@ def test_a_split_streamed_in_parts_gets_the_same_predictions(kind, monkeypatch):
     model = make_baseline(kind, seed=2, k=3).fit(train)
     whole = model.predict(items)
     parts = [items.iloc[:13], items.iloc[13:50], items.iloc[50:51], items.iloc[51:]]
-    streamed = pd.concat(list(model.predict_stream(parts)), ignore_index=True)
-    assert all(len(b) <= 16 for b in model.predict_stream(parts))
+    blocks = list(model.predict_stream(parts))
+    assert all(len(items) == len(predicted) <= 16 for items, predicted in blocks)
+    pd.testing.assert_frame_equal(pd.concat([part for part, _ in blocks], ignore_index=True),
+                                  items.reset_index(drop=True))
+    streamed = pd.concat([predicted for _, predicted in blocks], ignore_index=True)
     def values(frame):
         return [(int(p), None if pd.isna(f) else f) for p, f in zip(frame["prediction_index"], frame["fallback"])]
 
@@ -213,3 +222,39 @@ def test_empty_evaluation_split():
     for kind in ["uniform", "national_label", "knn", "gbt"]:
         out = make_baseline(kind, k=3).fit(train).predict(items.iloc[:0])
         assert list(out.columns) == ["prediction_index", "fallback"] and out.empty
+
+
+def item_table(frame: pd.DataFrame, split: str) -> pd.DataFrame:
+    """A random table of :func:`random_table` as items in dvmap's schema, one item per (profile, question)."""
+    rows = [{**{a: row[a] for a in ATTRIBUTES}, "question_id": row["question_id"], "options": row["options"],
+             "answer_index": row["answer_index"]} for row in frame.to_dict("records")]
+    return make_items(rows, split)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "knn"])
+def test_dvmap_baseline_streams_each_split_in_blocks(kind, tmp_path, monkeypatch):
+    """`dvmap baseline` reads each evaluation split in record batches and writes its predictions block by block:
+    the file holds several row groups, the same predictions as the whole split predicted at once, and a rerun
+    writes the same bytes."""
+    train, items = knn_case(3)
+    train = item_table(train.drop_duplicates([*ATTRIBUTES, "question_id"]), "train")
+    items = item_table(items.drop_duplicates([*ATTRIBUTES, "question_id"]), "cross_demographic")
+    write_parquet(train, tmp_path / "train.parquet")
+    write_parquet(items, tmp_path / "cross_demographic.parquet")
+    monkeypatch.setattr(baselines, "BLOCK_ITEMS", 16)
+
+    def run(folder: str) -> Path:
+        assert main(["-q", "baseline", "--kind", kind, "--train", str(tmp_path / "train.parquet"), "--k", "3",
+                     "--seed", "4", "--eval", str(tmp_path / "cross_demographic.parquet"),
+                     "-o", str(tmp_path / folder)]) == 0
+        return tmp_path / folder / "cross_demographic.parquet"
+
+    written = run("a")
+    assert pq.ParquetFile(written).num_row_groups == -(-len(items) // 16)
+    expected = make_baseline(kind, seed=4, k=3).fit(read_parquet(tmp_path / "train.parquet")).predict(
+        read_parquet(tmp_path / "cross_demographic.parquet"))
+    table = read_parquet(written)
+    assert table["item_id"].tolist() == items["item_id"].tolist()
+    assert table["prediction_index"].tolist() == expected["prediction_index"].tolist()
+    assert table["fallback"].fillna("").tolist() == expected["fallback"].fillna("").tolist()
+    assert written.read_bytes() == run("b").read_bytes()

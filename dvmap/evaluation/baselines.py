@@ -54,25 +54,21 @@ class Baseline:
 
     def predict(self, items: pd.DataFrame) -> pd.DataFrame:
         """Predictions for ``items`` (any index; rows in their order), computed block by block."""
-        items = items.reset_index(drop=True)
-        index = np.zeros(len(items), dtype=np.int64)
-        fallback = np.full(len(items), None, dtype=object)
-        done = 0
-        for block in self.predict_stream([items]):
-            index[done:done + len(block)] = block["prediction_index"].to_numpy()
-            fallback[done:done + len(block)] = block["fallback"].to_numpy()
-            done += len(block)
-        return pd.DataFrame({"prediction_index": index, "fallback": fallback})
+        blocks = [predicted for _, predicted in self.predict_stream([items])]
+        if not blocks:
+            return pd.DataFrame({"prediction_index": np.zeros(0, dtype=np.int64), "fallback": np.empty(0, object)})
+        return pd.concat(blocks, ignore_index=True)
 
-    def predict_stream(self, parts: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        """Predictions for a split given in consecutive parts (e.g. parquet record batches), a frame per block of
-        at most :data:`BLOCK_ITEMS` items: the same as :meth:`predict` on the whole split, without holding it."""
+    def predict_stream(self, parts: Iterable[pd.DataFrame]) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+        """(items, predictions) per block of at most :data:`BLOCK_ITEMS` items, for a split given in consecutive
+        parts (e.g. parquet record batches): the same as :meth:`predict` on the whole split, without holding it."""
         state = self.start()
         for part in parts:
             for start in range(0, len(part), BLOCK_ITEMS):
                 block = part.iloc[start:start + BLOCK_ITEMS].reset_index(drop=True)
                 index, fallback = self.predict_block(block, state)
-                yield pd.DataFrame({"prediction_index": index, "fallback": fallback})
+                yield block, pd.DataFrame({"prediction_index": np.asarray(index, dtype=np.int64),
+                                           "fallback": np.asarray(fallback, dtype=object)})
 
     def start(self):
         """What the blocks of one split share (e.g. a random stream)."""

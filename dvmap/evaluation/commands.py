@@ -9,24 +9,25 @@ import pandas as pd
 
 from ..arguments import MIN_BOOTSTRAP, add_protocol, at_least
 from ..errors import DvmapError
-from ..io import atomic_outputs
-from ..schema import BREAKDOWN, FLIPPED, ITEMS, SUMMARY, predictor_name, read_checked
+from ..io import atomic_outputs, iter_frames
+from ..schema import BREAKDOWN, FLIPPED, ITEMS, SUMMARY, check_parquet, predictor_name, read_checked
 
 
 def cmd_baseline(args):
-    from .baselines import make_baseline
+    from .baselines import BLOCK_ITEMS, make_baseline
     from .predictions import prediction_table
 
     train = read_checked(args.train, ITEMS, args.command)
-    tables = {path: read_checked(path, ITEMS, args.command) for path in map(Path, args.eval)}
+    for path in args.eval:
+        check_parquet(path, ITEMS, args.command)
     model = make_baseline(args.kind, seed=args.seed, k=args.k).fit(train)
     folder = Path(args.output)
     with atomic_outputs() as out:
-        for path, items in tables.items():
-            predicted = model.predict(items)
-            table = prediction_table(items, predicted["prediction_index"], args.kind, args.threshold, args.seed,
-                                     fallback=predicted["fallback"])
-            out.parquet(table, folder / path.name)
+        for path in map(Path, args.eval):   # each split streamed in blocks: none is held whole
+            blocks = model.predict_stream(iter_frames(path, BLOCK_ITEMS))
+            out.parquet_stream((prediction_table(items, predicted["prediction_index"], args.kind, args.threshold,
+                                                 args.seed, fallback=predicted["fallback"])
+                                for items, predicted in blocks), folder / path.name)
     logging.getLogger(__name__).info("%s: predictions for %d splits in %s",
                                      predictor_name(args.kind, args.threshold, args.seed), len(args.eval), folder)
 

@@ -75,7 +75,7 @@ def evaluate_predictions(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
                  split_unit, "" if reference is None else f", paired with {reference.predictor}")
         evaluation = Evaluation(group, n_boot=n_boot, seed=seed, unit=split_unit, reference_index=reference_index)
         groups = _breakdown_groups(evaluation.items)
-        tables = evaluation.tables([None] + [mask for _, _, mask in groups])
+        tables = evaluation.tables([None] + [positions for _, _, positions in groups])
         row = {**key, "protocol": protocol, "bootstrap_unit": split_unit, "n_items": len(group),
                "fallback_rate": float(group["fallback"].notna().mean()),
                "reference": "" if reference is None else reference.predictor}
@@ -83,11 +83,11 @@ def evaluate_predictions(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
             value, low, high = tables[0].get(metric, (np.nan, np.nan, np.nan))
             row.update({metric: value, f"{metric}_ci_low": low, f"{metric}_ci_high": high})
         summary.append(row)
-        for (group_type, value, mask), table in zip(groups, tables[1:]):
+        for (group_type, value, positions), table in zip(groups, tables[1:]):
             for metric in METRICS:
                 point, low, high = table[metric]
                 breakdown.append({**key, "protocol": protocol, "bootstrap_unit": split_unit, "group_type": group_type,
-                                  "group": value, "n_items": int(mask.sum()), "metric": metric, "value": point,
+                                  "group": value, "n_items": len(positions), "metric": metric, "value": point,
                                   "ci_low": low, "ci_high": high})
     return pd.DataFrame(summary), pd.DataFrame(breakdown)
 
@@ -179,14 +179,16 @@ def _seed_label(seed) -> str:
 
 
 def _breakdown_groups(items: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
-    """(group type, group, item mask) for every country, question and value of each other attribute."""
+    """(group type, group, the items' positions) for every country, question and value of each other attribute."""
     groupings = {"country": "Country", "question": "question_id",
                  **{f"attribute:{a}": a for a in attribute_columns(items) if a != "Country"}}
     groups = []
     for group_type, column in groupings.items():
         codes, values = pd.factorize(items[column].astype(str), sort=True)
-        for code, value in enumerate(values):
-            groups.append((group_type, str(value), codes == code))
+        order = np.argsort(codes, kind="stable").astype(np.int32)
+        bounds = np.searchsorted(codes[order], np.arange(len(values) + 1))
+        groups += [(group_type, str(value), order[bounds[code]:bounds[code + 1]])
+                   for code, value in enumerate(values)]
     return groups
 
 

@@ -122,13 +122,15 @@ class Evaluation:
         self.alpha = (1 - level) / 2
         self.cell = self.items.groupby(["Country", "question_id"], sort=False, observed=True).ngroup().to_numpy()
 
-    def table(self, mask: np.ndarray | None = None) -> dict[str, tuple[float, float, float]]:
-        """metric -> (value, ci_low, ci_high) over the items where ``mask`` holds (all items by default)."""
-        return self.tables([mask])[0]
+    def table(self, subset: np.ndarray | None = None) -> dict[str, tuple[float, float, float]]:
+        """metric -> (value, ci_low, ci_high) over a subset of the items: a boolean mask or the items' positions
+        (all items by default)."""
+        return self.tables([subset])[0]
 
-    def tables(self, masks: list[np.ndarray | None]) -> list[dict[str, tuple[float, float, float]]]:
+    def tables(self, subsets: list[np.ndarray | None]) -> list[dict[str, tuple[float, float, float]]]:
         """:meth:`table` for several subsets at once, in one pass over the replicates (the same weights)."""
-        subsets = [np.arange(len(self.items)) if m is None else np.flatnonzero(m) for m in masks]
+        subsets = [np.arange(len(self.items)) if s is None else np.flatnonzero(s) if s.dtype == bool else s
+                   for s in subsets]
         scores = [np.ones(len(self.items)), self.correct, self.likert, self.parsed]
         if self.paired is not None:
             scores.append(self.paired)
@@ -209,7 +211,9 @@ class Evaluation:
         parsed = self.predicted[idx] >= 0
         rows = np.concatenate([first_row[cell] + self.gold[idx], width + (first_row[cell] + self.predicted[idx])[parsed]])
         clusters = np.concatenate([self.cluster[idx], self.cluster[idx][parsed]])
-        counts = sparse.csr_matrix((np.ones(len(rows)), (rows, clusters)), shape=(2 * width, self.n_clusters))
+        # float32 holds these integer counts exactly in half the memory; products with the weights are float64
+        counts = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, clusters)),
+                                   shape=(2 * width, self.n_clusters))
         ks, n_cells = np.unique(k_cell, return_counts=True)
         starts = np.concatenate([[0], np.cumsum(ks * n_cells)[:-1]])
         return counts, width, list(zip(starts.tolist(), n_cells.tolist(), ks.tolist()))

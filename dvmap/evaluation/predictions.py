@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DvmapError
-from ..io import read_parquet
+from ..io import read_compact
 from ..schema import PREDICTIONS, attribute_columns, check_table, predictor_name
 
 
@@ -28,7 +28,7 @@ def prediction_table(items: pd.DataFrame, prediction_index, model: str, threshol
         "options": [list(o) for o in options],
         "answer": items["answer"].to_numpy(),
         "answer_index": items["answer_index"].to_numpy(),
-        "prediction": [None if pd.isna(i) else o[int(i)] for i, o in zip(index, options)],
+        "prediction": pd.array([None if pd.isna(i) else o[int(i)] for i, o in zip(index, options)], dtype="string"),
         "prediction_index": index,
         "raw_output": pd.array([None] * len(items) if raw_output is None else list(raw_output), dtype="string"),
         "fallback": pd.array([None] * len(items) if fallback is None else list(fallback), dtype="string"),
@@ -39,8 +39,9 @@ def prediction_table(items: pd.DataFrame, prediction_index, model: str, threshol
 
 
 def read_predictions(path, command: str) -> pd.DataFrame:
-    """The prediction table at ``path``, checked for ``dvmap command`` (:func:`check_predictions`)."""
-    return check_predictions(read_parquet(path), path, command)
+    """The prediction table at ``path``, checked for ``dvmap command`` (:func:`check_predictions`), in little memory
+    (:func:`~dvmap.io.read_compact`: labels as categoricals, one shared tuple per distinct option list)."""
+    return check_predictions(read_compact(path, plain=("item_id", "raw_output")), path, command)
 
 
 def check_predictions(frame: pd.DataFrame, where: str, command: str = "evaluate") -> pd.DataFrame:
