@@ -51,4 +51,4 @@ lint: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --lint
 
 clean:
-	rm -rf results logs report.html .snakemake
+	rm -rf results logs benchmarks report.html .snakemake

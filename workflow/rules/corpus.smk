@@ -12,6 +12,8 @@ if SOURCE == "release":
         params:
             catalog=catalog_arg(),
             parts=list(CORPUS_SPLITS + BENCHMARK_SPLITS),
+        benchmark:
+            "benchmarks/import_release.tsv"
         log:
             "logs/import_release.log",
         conda:
@@ -30,6 +32,8 @@ else:
             assignment="results/benchmark/assignment.parquet",
         params:
             args=split_args(),
+        benchmark:
+            "benchmarks/split.tsv"
         log:
             "logs/split.log",
         conda:
@@ -46,6 +50,8 @@ else:
             expand("results/corpus/tau~{{tau}}/{split}.parquet", split=CORPUS_SPLITS),
         params:
             args=corpus_args(),
+        benchmark:
+            "benchmarks/corpus/tau~{tau}.tsv"
         log:
             "logs/corpus/tau~{tau}.log",
         conda:
@@ -73,6 +79,8 @@ rule prompts:
         ),
     params:
         templates=templates_arg(),
+    benchmark:
+        "benchmarks/prompts/tau~{tau}/{style}.tsv"
     log:
         "logs/prompts/tau~{tau}/{style}.log",
     conda:
@@ -92,6 +100,8 @@ rule benchmark_prompts:
         expand("results/prompts/benchmark/{{style}}/{split}.parquet", split=BENCHMARK_SPLITS),
     params:
         templates=templates_arg(),
+    benchmark:
+        "benchmarks/prompts/benchmark/{style}.tsv"
     log:
         "logs/prompts/benchmark/{style}.log",
     conda:

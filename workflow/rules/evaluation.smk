@@ -11,6 +11,8 @@ rule flip_items:
     params:
         attribute=FLIP["attribute"],
         values=FLIP["values"],
+    benchmark:
+        "benchmarks/flip_items.tsv"
     log:
         "logs/flip_items.log",
     conda:
@@ -29,6 +31,8 @@ rule baseline:
     params:
         k=config["evaluation"]["knn_k"],
         folder=lambda wildcards, output: os.path.dirname(output[0]),
+    benchmark:
+        "benchmarks/baseline/{kind}.tau~{tau}.seed~{seed}.tsv"
     log:
         "logs/baseline/{kind}.tau~{tau}.seed~{seed}.log",
     conda:
@@ -56,6 +60,8 @@ rule evaluate:
         reference=lambda wildcards, input: (
             "--reference " + " ".join(map(shlex.quote, input.reference)) if input.reference else ""
         ),
+    benchmark:
+        "benchmarks/evaluate/{predictor}.tsv"
     log:
         "logs/evaluate/{predictor}.log",
     conda:
@@ -77,6 +83,8 @@ rule summary:
             category="Evaluation",
         ),
         breakdown="results/breakdown.tsv",
+    benchmark:
+        "benchmarks/summary.tsv"
     log:
         "logs/summary.log",
     conda:
@@ -104,6 +112,8 @@ rule evaluation_plots:
     params:
         taus=TAUS,
         baselines=config["evaluation"]["baselines"],
+    benchmark:
+        "benchmarks/evaluation_plots.tsv"
     log:
         "logs/evaluation_plots.log",
     conda:
@@ -132,6 +142,8 @@ rule flip_rates:
         ),
     params:
         protocol=config["evaluation"]["protocol"],
+    benchmark:
+        "benchmarks/flip_rates.tsv"
     log:
         "logs/flip_rates.log",
     conda:

@@ -3,6 +3,8 @@ rule convert_gguf:
         directory("results/models/{model}"),
     params:
         gguf=lambda wildcards: model_entry(wildcards.model)["source"]["path"],
+    benchmark:
+        "benchmarks/convert_gguf/{model}.tsv"
     log:
         "logs/convert_gguf/{model}.log",
     conda:
@@ -23,6 +25,8 @@ rule predict:
         templates=templates_arg(),
     resources:
         gpu=lambda wildcards: model_entry(wildcards.model).get("gpus", 0),
+    benchmark:
+        "benchmarks/predict/{model}-{style}.seed~{seed}.tsv"
     log:
         "logs/predict/{model}-{style}.seed~{seed}.log",
     conda:
@@ -44,5 +48,7 @@ use rule predict as predict_trained with:
     params:
         **predict_params("{model}-{style}-grpo-{reward}"),
         templates=templates_arg(),
+    benchmark:
+        "benchmarks/predict/{model}-{style}-grpo-{reward}.tau~{tau}.seed~{seed}.tsv"
     log:
         "logs/predict/{model}-{style}-grpo-{reward}.tau~{tau}.seed~{seed}.log",

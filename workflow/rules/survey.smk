@@ -4,6 +4,8 @@ rule synth:
     params:
         catalog=catalog_arg(),
         synth=config.get("synth", {}),
+    benchmark:
+        "benchmarks/synth.tsv"
     log:
         "logs/synth.log",
     conda:
@@ -23,6 +25,8 @@ rule respondents:
         dropped="results/respondents_dropped.tsv",
     params:
         args=respondents_args(),
+    benchmark:
+        "benchmarks/respondents.tsv"
     log:
         "logs/respondents.log",
     conda:
@@ -39,6 +43,8 @@ rule archetype_stats:
         "results/archetypes/stats.parquet",
     params:
         catalog=catalog_arg(),
+    benchmark:
+        "benchmarks/archetype_stats.tsv"
     log:
         "logs/archetype_stats.log",
     conda:
@@ -54,6 +60,8 @@ rule archetypes:
         "results/archetypes/tau~{tau}/archetypes.parquet",
     params:
         min_group_size=config["archetypes"]["min_group_size"],
+    benchmark:
+        "benchmarks/archetypes/tau~{tau}.tsv"
     log:
         "logs/archetypes/tau~{tau}.log",
     conda:
@@ -79,6 +87,8 @@ rule diagnostics:
         ),
     params:
         catalog=catalog_arg(),
+    benchmark:
+        "benchmarks/diagnostics/tau~{tau}.tsv"
     log:
         "logs/diagnostics/tau~{tau}.log",
     conda:
@@ -104,6 +114,8 @@ rule sweep:
         ),
     params:
         taus=TAUS,
+    benchmark:
+        "benchmarks/sweep.tsv"
     log:
         "logs/sweep.log",
     conda:

@@ -35,6 +35,8 @@ rule sft:
         accelerate=accelerate_config(),
     resources:
         gpu=TRAINING["gpus"],
+    benchmark:
+        "benchmarks/sft/{model}/tau~{tau}/{style}/seed~{seed}.tsv"
     log:
         "logs/sft/{model}/tau~{tau}/{style}/seed~{seed}.log",
     conda:
@@ -57,6 +59,8 @@ rule train:
         accelerate=accelerate_config(),
     resources:
         gpu=TRAINING["gpus"],
+    benchmark:
+        "benchmarks/train/{model}/tau~{tau}/{style}/{reward}/seed~{seed}.tsv"
     log:
         "logs/train/{model}/tau~{tau}/{style}/{reward}/seed~{seed}.log",
     conda:
@@ -78,6 +82,8 @@ rule training_curves:
         labels=[
             "{model}-{style}-{reward} tau~{tau} seed~{seed}".format(**run) for run in TRAIN_RUNS
         ],
+    benchmark:
+        "benchmarks/training_curves.tsv"
     log:
         "logs/training_curves.log",
     conda:
