@@ -7,9 +7,9 @@ from pathlib import Path
 from ..arguments import (HELDOUT_COUNTRIES, add_catalog, add_fractions, add_heldout_questions, add_ties,
                          benchmark_size, catalog, threshold)
 from ..errors import DvmapError
-from ..io import atomic_outputs
+from ..io import atomic_outputs, read_compact
 from ..schema import (ARCHETYPES, ASSIGNMENT, BENCHMARK_SPLITS, CORPUS_SPLITS, ITEMS, PARTITIONS, PROMPTS, STATS,
-                      read_checked)
+                      check_parquet, read_checked)
 
 
 def cmd_split(args):
@@ -41,7 +41,10 @@ def cmd_corpus(args):
     bench = Path(args.benchmark_dir)
     archetypes = read_checked(args.archetypes, ARCHETYPES, args.command, allow_empty=True, arrow=True)
     assignment = read_checked(bench / "assignment.parquet", ASSIGNMENT, args.command)
-    benchmark = {name: read_checked(bench / f"{name}.parquet", ITEMS, args.command) for name in BENCHMARK_SPLITS}
+    benchmark = {}
+    for name in BENCHMARK_SPLITS:   # what the leakage check reads of them
+        check_parquet(bench / f"{name}.parquet", ITEMS, args.command)
+        benchmark[name] = read_compact(bench / f"{name}.parquet", columns=["profile_id", "Country", "question_id"])
     corpus = corpus_items(archetypes, assignment, catalog(args), args.heldout_questions, args.data_source, args.tau,
                           ties=args.ties, seed=args.seed)
     check_leakage({**corpus, **benchmark}, heldout_questions=args.heldout_questions)

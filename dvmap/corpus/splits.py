@@ -62,6 +62,8 @@ def benchmark_items(stats: pa.Table, assignment: pd.DataFrame, catalog: dict[str
     only if a tau is given; ``max_items`` caps a split at a seeded sample of that many items."""
     _check_questions(heldout_questions, stats)
     pairs = select_archetypes(stats, MAJORITY if consensus_tau is None else consensus_tau)
+    pairs = _pairs_of(pairs, assignment, heldout_questions, seen=("cross_demographic", "cross_country"),
+                      heldout=PARTITIONS)
     items = items_from_archetypes(pairs, catalog, split="", data_source=data_source, ties=ties, seed=seed)
     split_of = items["profile_id"].map(assignment.set_index("profile_id")["split"])
     heldout_q = items["question_id"].isin(heldout_questions)
@@ -86,6 +88,7 @@ def corpus_items(archetypes: pa.Table, assignment: pd.DataFrame, catalog: dict[s
                  heldout_questions: list[str], data_source: str, tau_label: str, ties: str = "drop", seed: int = 0
                  ) -> dict[str, pd.DataFrame]:
     """Corpus train/dev/test of one threshold: its archetypes on seen countries and seen questions."""
+    archetypes = _pairs_of(archetypes, assignment, heldout_questions, seen=CORPUS_SPLITS, heldout=())
     items = items_from_archetypes(archetypes, catalog, split="", data_source=data_source, ties=ties, seed=seed)
     split_of = items["profile_id"].map(assignment.set_index("profile_id")["split"])
     out = {}
@@ -96,6 +99,18 @@ def corpus_items(archetypes: pa.Table, assignment: pd.DataFrame, catalog: dict[s
                              "raise the threshold or lower archetypes.min_group_size")
         out[name] = add_frequency(part).reset_index(drop=True)
     return out
+
+
+def _pairs_of(pairs: pa.Table, assignment: pd.DataFrame, heldout_questions: list[str], seen: tuple[str, ...],
+              heldout: tuple[str, ...]) -> pa.Table:
+    """The rows of ``pairs`` that some split can take, before any item is built from them (at WVS-7's size a
+    threshold keeps about 1.6 million pairs, a split a fraction): those of profiles assigned to a split in ``seen``
+    on questions not held out, and to a split in ``heldout`` on held-out questions."""
+    keys = pairs.select(["profile_id", "question_id"]).to_pandas()   # categoricals: the work is per category
+    split_of = keys["profile_id"].map(assignment.set_index("profile_id")["split"]).astype(object)
+    held = keys["question_id"].isin(heldout_questions).to_numpy()
+    keep = np.where(held, split_of.isin(heldout).to_numpy(), split_of.isin(seen).to_numpy())
+    return pairs.filter(pa.array(keep))
 
 
 def check_leakage(splits: dict[str, pd.DataFrame], heldout_countries: list[str] | None = None,
