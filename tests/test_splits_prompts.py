@@ -436,8 +436,9 @@ def test_verl_layout(tmp_path, items_from_disk, catalog):
     assert (verl["ability"] == "value_alignment").all()
     assert [r["ground_truth"] for r in verl["reward_model"]] == list(corpus["answer"])
     assert all(r["style"] == "rule" for r in verl["reward_model"])
-    for i, (info, prompt, (_, row)) in enumerate(zip(verl["extra_info"], verl["prompt"], corpus.iterrows())):
-        assert prompt == row["prompt"]
+    rows = zip(verl["extra_info"], verl["prompt"], corpus["prompt"].tolist(), corpus.iterrows())
+    for i, (info, prompt, conversation, (_, row)) in enumerate(rows):
+        assert prompt == conversation
         assert info["index"] == i
         assert info["item_id"] == row["item_id"] and info["question_id"] == row["question_id"]
         assert info["split"] == row["split"] and info["frequency"] == row["frequency"]

@@ -222,17 +222,18 @@ def _fill(text: str, values: dict[str, list], n: int, where: str) -> list[str]:
         raise DvmapError(f"{where}: cannot fill the template ({type(exc).__name__}: {exc})") from None
 
 
-def _fill_columns(text: str, columns: dict[str, _Column], n: int, where: str) -> list[str]:
+def _fill_columns(text: str, columns: dict[str, _Column], n: int, where: str) -> pa.Array:
     """``text`` filled for every item: by concatenating the placeholders' columns (in Arrow) where the template has
     plain placeholders and text values, else formatted once per distinct combination of values. The texts are
-    :func:`_fill`'s, and so is the error: the first combination that fails is the first failing item's."""
+    :func:`_fill`'s (as an Arrow string array), and so is the error: the first combination that fails is the first
+    failing item's."""
     names = sorted(set(fields(text)))
     try:
         if not names:
-            return [text.format()] * n
+            return _repeat(text.format(), n)
         used = {name: columns[name] for name in names}
         if n == 0:
-            return []
+            return pa.array([], type=pa.string())
         parts = list(string.Formatter().parse(text))
         if all(spec == "" and conversion is None for _, name, spec, conversion in parts if name is not None) \
                 and all(isinstance(v, str) for c in used.values() for v in c.distinct) \
@@ -243,14 +244,14 @@ def _fill_columns(text: str, columns: dict[str, _Column], n: int, where: str) ->
                     pieces.append(pa.scalar(literal, type=pa.string()))
                 if name is not None:
                     pieces.append(pa.array(used[name].distinct, type=pa.string()).take(used[name].codes))
-            return pc.binary_join_element_wise(*pieces, "").to_pylist()
+            return pc.binary_join_element_wise(*pieces, "")
         combination = np.zeros(n, dtype=np.int64)
         for name in names:
             combination = pd.factorize(combination * len(used[name].distinct) + used[name].codes)[0]
         first = np.unique(combination, return_index=True)[1]
         texts = [text.format_map({name: used[name].distinct[used[name].codes[row]] for name in names})
                  for row in first]
-        return np.array(texts + [None], dtype=object)[combination].tolist()  # equal texts: one str object
+        return pa.array(texts, type=pa.string()).take(combination)
     except (ValueError, KeyError, IndexError, AttributeError) as exc:
         raise DvmapError(f"{where}: cannot fill the template ({type(exc).__name__}: {exc})") from None
 
@@ -259,8 +260,8 @@ def _repeat(text: str, n: int) -> pa.Array:
     return pa.array([text], type=pa.string()).take(np.zeros(n, dtype=np.int64))
 
 
-def _message_texts(items: pd.DataFrame, style: str, t: Templates) -> tuple[list[str], list[str]]:
-    """The system and user texts of every item."""
+def _message_texts(items: pd.DataFrame, style: str, t: Templates) -> tuple[pa.Array, pa.Array]:
+    """The system and user texts of every item, as Arrow string arrays."""
     wording = t.style(style)
     used = set(fields(wording["system"])) | set(fields(wording["user"]))
     columns: dict[str, _Column] = {}
@@ -283,11 +284,14 @@ def _message_texts(items: pd.DataFrame, style: str, t: Templates) -> tuple[list[
 def messages(items: pd.DataFrame, style: str, templates: Templates | str | Path | None = None
              ) -> tuple[list[str], list[str]]:
     """The system and user message texts of every item."""
-    return _message_texts(items, style, _as_templates(templates))
+    system, user = _message_texts(items, style, _as_templates(templates))
+    return system.to_pylist(), user.to_pylist()
 
 
 #: The Arrow type of a conversational prompt: what pyarrow makes of [{"role": ..., "content": ...}, ...].
 CONVERSATION = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+#: Items whose texts are built at a time: the temporary text columns are a block's, not the whole split's.
+PROMPT_BLOCK = 32_768
 
 
 def prompt_corpus(items: pd.DataFrame, style: str, templates: Templates | str | Path | None = None) -> pd.DataFrame:
@@ -295,10 +299,12 @@ def prompt_corpus(items: pd.DataFrame, style: str, templates: Templates | str | 
     the wording YAML (None: the packaged dvmap/data/prompts.yaml)."""
     if style not in STYLES:
         raise DvmapError(f"prompts.styles: unknown style {style!r}; choose from {list(STYLES)}")
-    system, user = _message_texts(items, style, _as_templates(templates))
+    t = _as_templates(templates)
+    blocks = (items.iloc[start:start + PROMPT_BLOCK] for start in range(0, max(len(items), 1), PROMPT_BLOCK))
+    prompts = pa.chunked_array([_conversation_array(*_message_texts(block, style, t)) for block in blocks],
+                               type=CONVERSATION)
     out = items.copy()
-    out.insert(0, "prompt", [[{"role": "system", "content": s}, {"role": "user", "content": u}]
-                             for s, u in zip(system, user)])
+    out.insert(0, "prompt", arrow_series(prompts).set_axis(out.index))
     out["style"] = style
     return out
 
@@ -345,17 +351,30 @@ def _option_texts(t: Templates, distinct: list[tuple[str, ...]]) -> tuple[list[s
     return listed, [", ".join(o) for o in distinct]
 
 
+def _conversation_array(system: pa.Array, user: pa.Array) -> pa.Array:
+    """[{"role": "system", "content": s}, {"role": "user", "content": u}] per item, as a :data:`CONVERSATION`."""
+    n = len(system)
+    content = pa.concat_arrays([system, user]).take(np.arange(2 * n).reshape(2, n).T.ravel())  # s0, u0, s1, …
+    role = pa.array(["system", "user"], type=pa.string()).take(np.tile([0, 1], n))
+    messages = pa.StructArray.from_arrays([role, content], fields=list(CONVERSATION.value_type))
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2), type=pa.int32()), messages,
+                                    type=CONVERSATION)
+
+
 def arrow_values(column: pd.Series) -> pa.Array:
     """A column as the Arrow array that ``Table.from_pandas`` makes of its Python values inside a list of dicts."""
     values = pa.array(column.to_numpy(dtype=object), from_pandas=True)
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
-def conversations(column: pd.Series) -> pa.Array:
+def conversations(column: pd.Series) -> pa.Array | pa.ChunkedArray:
     """A prompt column as the Arrow array ``Table.from_pandas`` makes of it (:func:`arrow_values`), quickly where
     every prompt is a list of {"role": str, "content": str} dicts (keys in that order): converted to
     :data:`CONVERSATION` directly, the type that inference gives for exactly those values; anything else, a missing
-    value included, is inferred as before."""
+    value included, is inferred as before. A column :func:`prompt_corpus` built is that array already, in its
+    blocks (a ChunkedArray)."""
+    if isinstance(column.dtype, pd.ArrowDtype) and column.dtype.pyarrow_dtype == CONVERSATION:
+        return column.array.__arrow_array__()
     values = column.to_numpy(dtype=object)
     try:
         shaped = len(values) > 0 and all(type(m) is dict and tuple(m) == _ROLE_CONTENT and type(m["role"]) is str

@@ -128,17 +128,29 @@ def dvmap_verl_layout(corpus: pd.DataFrame) -> pa.Table:
         raise DvmapError(f"cannot write the DVMap veRL layout ({exc})") from exc
 
 
-def _user_texts(prompts: pd.Series) -> pa.Array:
+def _user_texts(prompts: pd.Series) -> pa.Array | pa.ChunkedArray:
     """The one user message text of each conversation, column-wise (item by item for another prompt shape)."""
     values = conversations(prompts)
     if values.type != CONVERSATION:
         return pa.array([_user_text(messages, i) for i, messages in enumerate(prompts)], type=pa.string())
+    if isinstance(values, pa.ChunkedArray):
+        texts, start = [], 0
+        for chunk in values.chunks:
+            texts.append(_conversation_user_texts(chunk, start))
+            start += len(chunk)
+        return pa.chunked_array(texts, type=pa.string())
+    return _conversation_user_texts(values, 0)
+
+
+def _conversation_user_texts(values: pa.Array, first_row: int) -> pa.Array:
+    """The user message text of each conversation of a :data:`CONVERSATION` array (its first row is row
+    ``first_row`` of the corpus, for messages)."""
     flat = values.flatten()
     user = pc.fill_null(pc.equal(pc.struct_field(flat, "role"), "user"), False)
     found = np.bincount(pc.list_parent_indices(values).filter(user).to_numpy(), minlength=len(values))
     if (found != 1).any():
         row = int(np.flatnonzero(found != 1)[0])
-        raise DvmapError(f"prompt of row {row}: expected one user message, found {found[row]}")
+        raise DvmapError(f"prompt of row {first_row + row}: expected one user message, found {found[row]}")
     return pc.struct_field(flat, "content").filter(user)
 
 
