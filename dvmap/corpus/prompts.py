@@ -16,6 +16,7 @@ import dataclasses
 import string
 from importlib import resources
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -152,11 +153,22 @@ class _Column:
 
     codes: np.ndarray
     distinct: list
+    text: pa.Array | None = None  # the distinct values as an Arrow string array, where they all are str
 
     @classmethod
     def of(cls, values) -> "_Column":
         codes, distinct = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
         return cls(codes.astype(np.int64), list(distinct))
+
+    def with_text(self) -> "_Column":
+        """This column with :attr:`text` set where every distinct value is a str."""
+        if not all(isinstance(v, str) for v in self.distinct):
+            return self
+        return dataclasses.replace(self, text=pa.array(self.distinct, type=pa.string()))
+
+    def part(self, start: int, stop: int) -> "_Column":
+        """The values of items ``start`` to ``stop``, sharing the distinct values."""
+        return dataclasses.replace(self, codes=self.codes[start:stop])
 
 
 def _persona_column(items: pd.DataFrame, style: str, t: Templates) -> _Column:
@@ -236,14 +248,14 @@ def _fill_columns(text: str, columns: dict[str, _Column], n: int, where: str) ->
             return pa.array([], type=pa.string())
         parts = list(string.Formatter().parse(text))
         if all(spec == "" and conversion is None for _, name, spec, conversion in parts if name is not None) \
-                and all(isinstance(v, str) for c in used.values() for v in c.distinct) \
+                and all(c.text is not None for c in used.values()) \
                 and sum(name is not None for _, name, _, _ in parts) > 1:
             pieces = []
             for literal, name, _, _ in parts:
                 if literal:
                     pieces.append(pa.scalar(literal, type=pa.string()))
                 if name is not None:
-                    pieces.append(pa.array(used[name].distinct, type=pa.string()).take(used[name].codes))
+                    pieces.append(used[name].text.take(used[name].codes))
             return pc.binary_join_element_wise(*pieces, "")
         combination = np.zeros(n, dtype=np.int64)
         for name in names:
@@ -260,8 +272,9 @@ def _repeat(text: str, n: int) -> pa.Array:
     return pa.array([text], type=pa.string()).take(np.zeros(n, dtype=np.int64))
 
 
-def _message_texts(items: pd.DataFrame, style: str, t: Templates) -> tuple[pa.Array, pa.Array]:
-    """The system and user texts of every item, as Arrow string arrays."""
+def _message_blocks(items: pd.DataFrame, style: str, t: Templates) -> Iterator[tuple[pa.Array, pa.Array]]:
+    """The system and user texts of every item, as Arrow string arrays, per block of :data:`PROMPT_BLOCK` items
+    (at least one block): the placeholders' values are worked out once for all items, the texts block by block."""
     wording = t.style(style)
     used = set(fields(wording["system"])) | set(fields(wording["user"]))
     columns: dict[str, _Column] = {}
@@ -277,15 +290,20 @@ def _message_texts(items: pd.DataFrame, style: str, t: Templates) -> tuple[pa.Ar
         codes, distinct = _distinct_options(items["options"])
         listed, inline = _option_texts(t, distinct)
         columns["options"], columns["options_inline"] = _Column(codes, listed), _Column(codes, inline)
-    return tuple(_fill_columns(wording[part], columns, len(items), f"{t.source}: styles.{style}.{part}")
-                 for part in ("system", "user"))
+    columns = {name: column.with_text() for name, column in columns.items()}
+    n = len(items)
+    for start in range(0, max(n, 1), PROMPT_BLOCK):
+        stop = min(start + PROMPT_BLOCK, n)
+        block = {name: column.part(start, stop) for name, column in columns.items()}
+        yield tuple(_fill_columns(wording[part], block, stop - start, f"{t.source}: styles.{style}.{part}")
+                    for part in ("system", "user"))
 
 
 def messages(items: pd.DataFrame, style: str, templates: Templates | str | Path | None = None
              ) -> tuple[list[str], list[str]]:
     """The system and user message texts of every item."""
-    system, user = _message_texts(items, style, _as_templates(templates))
-    return system.to_pylist(), user.to_pylist()
+    blocks = list(_message_blocks(items, style, _as_templates(templates)))
+    return tuple([text for block in blocks for text in block[part].to_pylist()] for part in (0, 1))
 
 
 #: The Arrow type of a conversational prompt: what pyarrow makes of [{"role": ..., "content": ...}, ...].
@@ -299,10 +317,8 @@ def prompt_corpus(items: pd.DataFrame, style: str, templates: Templates | str | 
     the wording YAML (None: the packaged dvmap/data/prompts.yaml)."""
     if style not in STYLES:
         raise DvmapError(f"prompts.styles: unknown style {style!r}; choose from {list(STYLES)}")
-    t = _as_templates(templates)
-    blocks = (items.iloc[start:start + PROMPT_BLOCK] for start in range(0, max(len(items), 1), PROMPT_BLOCK))
-    prompts = pa.chunked_array([_conversation_array(*_message_texts(block, style, t)) for block in blocks],
-                               type=CONVERSATION)
+    blocks = _message_blocks(items, style, _as_templates(templates))
+    prompts = pa.chunked_array([_conversation_array(system, user) for system, user in blocks], type=CONVERSATION)
     out = items.copy()
     out.insert(0, "prompt", arrow_series(prompts).set_axis(out.index))
     out["style"] = style
