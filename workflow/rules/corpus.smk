@@ -101,7 +101,7 @@ rule benchmark_prompts:
     params:
         templates=templates_arg(),
     benchmark:
-        "benchmarks/prompts/benchmark/{style}.tsv"
+        "benchmarks/benchmark_prompts/{style}.tsv"
     log:
         "logs/prompts/benchmark/{style}.log",
     conda:

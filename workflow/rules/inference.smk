@@ -49,6 +49,6 @@ use rule predict as predict_trained with:
         **predict_params("{model}-{style}-grpo-{reward}"),
         templates=templates_arg(),
     benchmark:
-        "benchmarks/predict/{model}-{style}-grpo-{reward}.tau~{tau}.seed~{seed}.tsv"
+        "benchmarks/predict_trained/{model}-{style}-grpo-{reward}.tau~{tau}.seed~{seed}.tsv"
     log:
         "logs/predict/{model}-{style}-grpo-{reward}.tau~{tau}.seed~{seed}.log",
