@@ -19,9 +19,9 @@ items of seen questions.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -86,14 +86,21 @@ def child_bootstrap(path: Path, mode: str, n_items: int, n_boot: int) -> dict:
     profiles = pd.unique(profile_keys(frame))
     keep = np.random.default_rng(0).permutation(profiles)[: max(1, round(len(profiles) * n_items / len(frame)))]
     frame = frame[np.isin(profile_keys(frame), keep)].reset_index(drop=True)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    gc.collect()
+    before = _status_mb("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # Linux: the peak (VmHWM) restarts from the current RSS
     start = time.perf_counter()
     if mode == "legacy":
         legacy_evaluate(frame, n_boot, 0)
     else:
         evaluate_predictions(frame, n_boot, 0, unit=mode)
-    return {"items": len(frame), "wall_s": time.perf_counter() - start,
-            "added_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before}
+    return {"items": len(frame), "wall_s": time.perf_counter() - start, "added_mb": _status_mb("VmHWM") - before}
+
+
+def _status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status, in MB."""
+    line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
 
 
 def in_child(*task: str) -> dict:
@@ -127,7 +134,7 @@ def previous(workdir: Path, n_items: int, n_boot: int) -> None:
     files = sorted((workdir / "results/predictions").rglob("*.parquet"), key=lambda p: p.stat().st_size)
     largest = files[-1]
     print(f"\nprevious implementations, on {largest.relative_to(workdir)} (whole profiles, ~{n_items:,} items; "
-          f"{n_boot} replicates; summary + breakdown):")
+          f"{n_boot} replicates; summary + breakdown; MB added: the peak RSS during the work above the RSS before):")
     for mode, name in (("legacy", "previous: item bootstrap"), ("item", "current, unit item"),
                        ("profile", "current, unit profile")):
         r = in_child("bootstrap", str(largest), mode, str(n_items), str(n_boot))
