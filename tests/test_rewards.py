@@ -1,8 +1,9 @@
 """GRPO rewards (dvmap.training.rewards) on hand-built completions, as TRL calls them: plain strings and TRL's conversational
-form, exact values computed by hand. dvmap's own rewards, then the release's (wvs, wvs_d, wvs_g, wvs_p) branch by
-branch, with the options as a list and as the release's comma-joined string (string_options), and on real rows of
-the release's dev set. Also options as numpy arrays (what parquet and datasets give), reward parameters, the registry
-and the accuracy metric."""
+form, exact values computed by hand. dvmap's own rewards (distribution also on a corpus built from archetype
+statistics, through the GRPO dataset), then the release's (wvs, wvs_d, wvs_g, wvs_p) branch by branch, with the
+options as a list and as the release's comma-joined string (string_options), and on real rows of the release's dev
+set. Also options as numpy arrays (what parquet and datasets give), reward parameters, the registry and the accuracy
+metric."""
 
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dvmap.corpus.items import items_from_archetypes
+from dvmap.corpus.prompts import prompt_corpus
 from dvmap.errors import DvmapError
 from dvmap.io import read_parquet, write_parquet
+from dvmap.survey.archetypes import archetype_stats
+from dvmap.survey.catalog import Question
 from dvmap.training.rewards import (LOGGED, REGISTRY, REWARD_PARAMS, REWARDS, accuracy, format_bonus, logged_funcs, make_reward,
-                           reward_params, reward_weights)
+                           reward_columns, reward_params, reward_weights)
 
 OPTIONS = ["Never", "Rarely", "Often", "Always"]  # K = 4; no option is a word of another
 K = len(OPTIONS)
@@ -121,16 +126,186 @@ def test_rarity_reward(form):
     assert call(reward, ["<answer>Rarely</answer>"], gold=1, form=form) == pytest.approx([1 + beta])
 
 
+#: The binary test's completions: gold (tagged, untagged, normalised), wrong, unparseable, tagged but unparseable.
+BINARY_TEXTS = ["<answer>Rarely</answer>", "<answer>Often</answer>", "Rarely", "Often", "I cannot say.",
+                "<answer>sometimes</answer>", "", "Some thoughts... <answer> rarely. </answer>"]
+
+
+@FORMS
+def test_distribution_is_binary_on_a_unanimous_item(form):
+    """All 5 respondents gave the gold answer (Rarely): the share is 1[gold], the reward binary's, to the bit."""
+    assert REWARD_PARAMS["distribution"] == {"format_weight": 0.1}
+    counts = [[0, 5, 0, 0]] * len(BINARY_TEXTS)
+    values = call(make_reward("distribution"), BINARY_TEXTS, gold=1, form=form, counts=counts)
+    assert values == pytest.approx([1.1, 0.1, 1.0, 0.0, 0.0, 0.0, 0.0, 1.1])
+    assert values == call(make_reward("binary"), BINARY_TEXTS, gold=1, form=form)
+    for weight in (0.0, 0.5):
+        assert call(make_reward("distribution", {"format_weight": weight}), BINARY_TEXTS, gold=1, form=form,
+                    counts=counts) == call(make_reward("binary", {"format_weight": weight}), BINARY_TEXTS, gold=1,
+                                           form=form)
+
+
+@FORMS
+def test_distribution_gives_each_answer_its_share(form):
+    """3 of 5 respondents answered Rarely (the label), 2 Often, none Never or Always."""
+    beta = 0.1
+    reward = make_reward("distribution")
+    texts = ["<answer>Rarely</answer>",     # the majority: 3/5
+             "<answer>Often</answer>",      # the minority: 2/5
+             "Rarely", "Often",             # untagged: no format term
+             "<answer>Never</answer>",      # an option nobody gave: the format term only
+             "Always",
+             "<answer>sometimes</answer>",  # unparseable: 0
+             "Rarely or Often?"]            # two options named: unparseable
+    counts = [[0, 3, 2, 0]] * len(texts)
+    expected = [0.6 + beta, 0.4 + beta, 0.6, 0.4, beta, 0.0, 0.0, 0.0]
+    assert call(reward, texts, gold=1, form=form, counts=counts) == pytest.approx(expected)
+    # The gold index and the frequency play no part: a label drawn among tied options, or any frequency, scores
+    # the same.
+    assert call(reward, texts, gold=2, form=form, counts=counts, frequency=[0.9] * len(texts)) == \
+        pytest.approx(expected)
+    assert call(make_reward("distribution", {"format_weight": 0.0}), texts[:2], gold=1, form=form,
+                counts=counts[:2]) == pytest.approx([0.6, 0.4])
+
+
+def test_distribution_reads_each_rows_counts():
+    reward = make_reward("distribution")
+    values = reward(completions=["<answer>Yes</answer>", conversational("<answer>No</answer>"),
+                                 "<answer>Often</answer>", "<answer>Often</answer>"],
+                    options=[["Yes", "No"], ["Yes", "No"], OPTIONS, OPTIONS], answer_index=[0, 0, 3, 2],
+                    counts=[[1, 3], [1, 3], [1, 1, 1, 5], [0, 0, 7, 0]], **TRL_EXTRAS)
+    assert values == pytest.approx([0.25 + 0.1, 0.75 + 0.1, 1 / 8 + 0.1, 1.1])
+
+
+def test_distribution_with_numpy_counts_from_parquet(tmp_path):
+    """Parquet and datasets give options and counts back as numpy arrays."""
+    frame = pd.DataFrame({"options": [list(OPTIONS), ["Yes", "No", "Maybe"]], "answer_index": [1, 0],
+                          "counts": [[0, 3, 2, 0], [2, 0, 2]]})
+    write_parquet(frame, tmp_path / "c.parquet")
+    back = read_parquet(tmp_path / "c.parquet")
+    assert all(isinstance(c, np.ndarray) for c in back["counts"]) and all(
+        isinstance(o, np.ndarray) for o in back["options"])
+    reward = make_reward("distribution")
+    values = reward(completions=["<answer>Often</answer>", "<answer>Maybe</answer>"], options=back["options"].tolist(),
+                    answer_index=back["answer_index"].to_numpy(), counts=back["counts"].tolist())
+    assert values == pytest.approx([0.4 + 0.1, 0.5 + 0.1])
+    # int32 and whole float arrays too (a column read by other means).
+    assert reward(completions=["Often", "Never"], options=[np.array(OPTIONS, dtype=object)] * 2, answer_index=[1, 1],
+                  counts=[np.array([0, 3, 2, 0], dtype=np.int32), np.array([1.0, 3.0, 0.0, 0.0])]) == \
+        pytest.approx([0.4, 0.25])
+
+
+def test_distribution_without_counts_names_the_reward_and_the_column():
+    reward = make_reward("distribution")
+    for missing in ({}, {"counts": None}):  # no column; a column TRL passes as None
+        with pytest.raises(DvmapError) as info:
+            reward(completions=["<answer>Rarely</answer>"], options=[OPTIONS], answer_index=[1], frequency=[0.5],
+                   **TRL_EXTRAS, **missing)
+        message = str(info.value)
+        assert "reward distribution" in message and "column(s) counts" in message
+        assert "DVMap's release" in message
+    assert reward_columns("distribution") == ("counts",)
+    assert all(reward_columns(name) == () for name in REWARDS if name != "distribution")
+
+
+@pytest.mark.parametrize("counts,match", [
+    ([[0, 3, 2, 0], None], "counts of row 1 are None"),               # an item without counts in a mixed corpus
+    ([[0, 3, 2, 0], [1, 2, 3]], "row 1 has 3 answer count"),          # not one count per option
+    ([[0, 3, 2, 0], [0, 0, 0, 0]], "counts of row 1 .* positive sum"),
+    ([[0, 3, 2, 0], [0, -1, 2, 0]], "counts of row 1 .* whole numbers"),
+    ([[0, 3, 2, 0], [0, 1.5, 2, 0]], "counts of row 1 .* whole numbers"),
+    ([[0, 3, 2, 0], [0, float("nan"), 2, 0]], "counts of row 1 .* whole numbers"),
+    ([[0, 3, 2, 0], "0,3,2,0"], "counts of row 1 .* must be a list"),
+])
+def test_distribution_refuses_bad_counts(counts, match):
+    with pytest.raises(DvmapError, match=match):
+        make_reward("distribution")(completions=["<answer>Rarely</answer>"] * 2, options=[OPTIONS, OPTIONS],
+                                    answer_index=[1, 1], counts=counts)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# distribution on a corpus built from archetypes, through the GRPO dataset
+# --------------------------------------------------------------------------------------------------------------
+
+CATALOG = {"QX": Question("QX", "SECTION X", "How often?", tuple(OPTIONS), {i + 1: o for i, o in enumerate(OPTIONS)})}
+#: (Country, Gender, answer) per respondent: a 3/5–2/5 split and a unanimous group.
+RESPONDENTS = ([("Aland", "Female", a) for a in ["Rarely"] * 3 + ["Often"] * 2]
+               + [("Aland", "Male", "Never")] * 4)
+
+
+@pytest.fixture
+def archetype_corpus(tmp_path) -> Path:
+    """The prompt corpus of items built from archetype statistics (every pair kept, as with threshold majority)."""
+    frame = pd.DataFrame(RESPONDENTS, columns=["Country", "Gender", "QX"])
+    frame.insert(0, "respondent_id", [f"r{i}" for i in range(len(frame))])
+    frame["QX"] = pd.Categorical(frame["QX"], categories=OPTIONS)
+    items = items_from_archetypes(archetype_stats(frame, CATALOG), CATALOG, split="train", data_source="wvs")
+    path = tmp_path / "train.parquet"
+    write_parquet(prompt_corpus(items, "direct"), path)
+    return path
+
+
+def test_distribution_on_a_corpus_from_archetypes(archetype_corpus):
+    """items carry counts; the prompt corpus keeps them; the GRPO dataset passes them to the reward as TRL does."""
+    pytest.importorskip("datasets")
+    from dvmap.training.datasets import reward_dataset
+
+    data = reward_dataset(archetype_corpus, None, 0, reward="distribution")
+    assert "counts" in data.column_names
+    rows = {tuple(r["counts"]): r for r in data}
+    assert set(rows) == {(0, 3, 2, 0), (4, 0, 0, 0)}
+    split, unanimous = rows[(0, 3, 2, 0)], rows[(4, 0, 0, 0)]
+    assert split["options"] == OPTIONS and split["answer_index"] == 1 and unanimous["answer_index"] == 0
+    # TRL's reward keywords: every column but the prompt, one entry per completion (a group repeats its row).
+    texts = ["<answer>Rarely</answer>", "<answer>Often</answer>", "<answer>Always</answer>", "Often",
+             "<answer>Never</answer>", "<answer>Rarely</answer>"]
+    group = [split] * 4 + [unanimous] * 2
+    columns = {key: [row[key] for row in group] for key in data.column_names if key != "prompt"}
+    values = make_reward("distribution")(prompts=[row["prompt"] for row in group],
+                                         completions=[conversational(t) for t in texts], **columns, **TRL_EXTRAS)
+    assert values == pytest.approx([0.6 + 0.1, 0.4 + 0.1, 0.1, 0.4, 1.1, 0.1])
+    # The unanimous rows score as binary does.
+    binary = make_reward("binary")(completions=[conversational(t) for t in texts[4:]], **{
+        key: value[4:] for key, value in columns.items()})
+    assert values[4:] == binary
+
+
+def test_reward_dataset_refuses_a_corpus_without_counts_for_distribution(archetype_corpus, tmp_path):
+    """Items imported from DVMap's release have no counts: distribution is refused when the dataset is built;
+    the other rewards train on such a corpus, whose dataset has no counts column."""
+    pytest.importorskip("datasets")
+    from dvmap.training.datasets import reward_dataset
+
+    release_like = tmp_path / "release.parquet"
+    write_parquet(read_parquet(archetype_corpus).drop(columns=["counts"]), release_like)
+    with pytest.raises(DvmapError) as info:
+        reward_dataset(release_like, None, 0, reward="distribution")
+    message = str(info.value)
+    assert str(release_like) in message and "reward distribution" in message and "column(s) counts" in message
+    for reward in (None, "binary", "wvs"):
+        assert "counts" not in reward_dataset(release_like, None, 0, reward=reward).column_names
+    assert "counts" not in reward_dataset(release_like, None, 0, "sft").column_names
+    # An item without counts in a mixed corpus is refused too, naming it.
+    mixed = read_parquet(archetype_corpus)
+    mixed["counts"] = [None, *mixed["counts"].iloc[1:]]
+    write_parquet(mixed, tmp_path / "mixed.parquet")
+    with pytest.raises(DvmapError, match=rf"1 of the 2 items drawn \(e.g. {mixed['item_id'].iloc[0]}\).*"
+                                         r"reward distribution"):
+        reward_dataset(tmp_path / "mixed.parquet", None, 0, reward="distribution")
+    assert reward_dataset(tmp_path / "mixed.parquet", None, 0, reward="binary")["counts"][0] is None
+
+
 @pytest.mark.parametrize("name", REWARDS)
 def test_reward_name_and_trl_keywords(name):
     reward = make_reward(name)
     assert reward.__name__ == name
-    assert REWARDS == ("binary", "likert", "gaussian", "rarity", "wvs", "wvs_d", "wvs_g", "wvs_p")
-    # TRL's full keyword set, per-row golds, and the frequency column every corpus has.
+    assert REWARDS == ("binary", "likert", "gaussian", "rarity", "distribution", "wvs", "wvs_d", "wvs_g", "wvs_p")
+    # TRL's full keyword set, per-row golds, the frequency column every corpus has and the counts of items built
+    # from archetypes (unanimous here), which the rewards that do not read them ignore.
     values = reward(prompts=["p", "p"], completions=["<answer>Never</answer>", "<answer>Always</answer>"],
                     completion_ids=[[1, 2], [3]], trainer_state=object(), log_extra=lambda *a: None,
                     log_metric=lambda *a: None, options=[OPTIONS, OPTIONS], answer_index=[0, 3],
-                    frequency=[0.0, 0.0])
+                    frequency=[0.0, 0.0], counts=[[4, 0, 0, 0], [0, 0, 0, 4]])
     assert len(values) == 2 and all(isinstance(v, float) for v in values)
     assert values[0] == pytest.approx(values[1]) and values[0] > 0.5  # both are gold
 
@@ -153,7 +328,7 @@ def test_comma_joined_options_are_refused(name):
     good = list(OPTIONS)
     with pytest.raises(DvmapError) as info:
         reward(completions=["<answer>Never</answer>", "<answer>Rarely</answer>"], options=[good, ", ".join(OPTIONS)],
-               answer_index=[0, 0], frequency=[0.5, 0.5])
+               answer_index=[0, 0], frequency=[0.5, 0.5], counts=[[1, 1, 1, 1], [1, 1, 1, 1]])
     message = str(info.value)
     assert "row 1" in message
     assert "must be a list" in message
@@ -200,7 +375,7 @@ def test_reward_params_defaults_and_overrides():
 
 
 @pytest.mark.parametrize("name,key", [("binary", "alpha"), ("likert", "sigma"), ("gaussian", "alpha"),
-                                      ("rarity", "weight")])
+                                      ("rarity", "weight"), ("distribution", "alpha")])
 def test_unknown_reward_param_is_an_error_naming_it(name, key):
     with pytest.raises(DvmapError) as info:
         make_reward(name, {key: 1.0})
@@ -251,6 +426,7 @@ def test_registry():
     assert set(REGISTRY) == {*REWARDS, *LOGGED}
     assert all(REGISTRY[name].description and REGISTRY[name].weight == 1.0 for name in REWARDS)
     assert REGISTRY["accuracy"].weight == 0.0 and REGISTRY["accuracy"].params == {}
+    assert {name: REGISTRY[name].columns for name in REGISTRY if REGISTRY[name].columns} == {"distribution": ("counts",)}
     for name in REWARDS:
         assert reward_weights(name) == [1.0, 0.0]
     assert [f.__name__ for f in logged_funcs()] == ["accuracy"]

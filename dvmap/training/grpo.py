@@ -30,8 +30,9 @@ def train_grpo(train: Path, dev: Path | None, model_path: str, output: Path, log
     from trl import GRPOTrainer
 
     output, work = Path(output), Path(f"{output}.work")
-    train_set = reward_dataset(train, spec.max_train_items, spec.data_seed)
-    dev_set = reward_dataset(dev, spec.eval_items, spec.data_seed) if dev is not None and spec.eval_items else None
+    train_set = reward_dataset(train, spec.max_train_items, spec.data_seed, reward=spec.reward)
+    dev_set = (reward_dataset(dev, spec.eval_items, spec.data_seed, reward=spec.reward)
+               if dev is not None and spec.eval_items else None)
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(work / "tensorboard")  # kept with the model: see below
     args = grpo_config(spec, str(work))
     tokenizer = load_tokenizer(model_path, padding_side="left")

@@ -2,12 +2,17 @@
 
 TRL calls a reward as ``f(prompts=..., completions=..., **columns)``, each dataset column a list with one entry per
 completion (a string, or a conversational list of messages). These read ``options`` (the row's option strings),
-``answer_index`` (the gold option) and ``frequency``. Δ is the distance in options between answer and gold, K the
-number of options.
+``answer_index`` (the gold option) and ``frequency``; a reward that needs more declares it (``Reward.columns``, e.g.
+``counts`` for ``distribution``), and a dataset without it is refused with the reward and the column named
+(:func:`missing_columns_error`; :func:`dvmap.training.datasets.reward_dataset` checks it up front). Δ is the
+distance in options between answer and gold, K the number of options.
 
-dvmap's own rewards (``binary``, ``likert``, ``gaussian``, ``rarity``) read the answer with the evaluation's lenient
-parser (:func:`dvmap.answers.parse_answer`); ``format`` is 1 when a parseable option sits inside
-``<answer></answer>``, and an unparseable completion scores its format term only.
+dvmap's own rewards (``binary``, ``likert``, ``gaussian``, ``rarity``, ``distribution``) read the answer with the
+evaluation's lenient parser (:func:`dvmap.answers.parse_answer`); ``format`` is 1 when a parseable option sits inside
+``<answer></answer>``, and an unparseable completion scores its format term only. ``distribution`` credits the
+share of the profile's respondents who gave the parsed answer (the row's ``counts``, answers per option in option
+order, over their sum): on a unanimous archetype it is ``binary``; where the group disagrees (threshold τ > 0, or
+``majority``) a minority answer earns its share.
 
 DVMap's released rewards (``verl/utils/reward_score/WVS*.py``), under the release's names ``wvs``, ``wvs_d``,
 ``wvs_g``, ``wvs_p``, read the answer with :func:`dvmap.answers.reward_answer_text` and compare it with the options
@@ -33,13 +38,15 @@ FORMAT_TAGS = ("<reasoning>", "</reasoning>", "<answer>", "</answer>")
 
 @dataclass(frozen=True)
 class Reward:
-    """A registry entry: ``score(text, options, gold, frequency, **params)`` scores one completion's text against
-    its row's option list, gold index and frequency; ``weight`` is its weight in GRPO's reward (0: logged only)."""
+    """A registry entry: ``score(text, options, gold, frequency, **columns, **params)`` scores one completion's text
+    against its row's option list, gold index and frequency (and the row's value of each of ``columns``, the further
+    dataset columns it needs); ``weight`` is its weight in GRPO's reward (0: logged only)."""
 
     params: dict
     score: Callable[..., float]
     description: str
     weight: float = 1.0
+    columns: tuple[str, ...] = ()
 
 
 def completion_text(completion) -> str:
@@ -58,6 +65,27 @@ def option_list(options, row: int) -> list[str]:
     if len(options) < 2:
         raise DvmapError(f"reward: row {row} has {len(options)} option(s); at least 2 are needed")
     return options
+
+
+def answer_counts(counts, n_options: int, row: int) -> list[int]:
+    """A row's answer counts (one per option, in option order) as a list of ints: a list or numpy array of as many
+    non-negative whole numbers as options, with a positive sum."""
+    if counts is None or isinstance(counts, (str, bytes)) or not hasattr(counts, "__len__"):
+        raise DvmapError(f"reward: the counts of row {row} are {counts!r}; they must be a list of answer counts per "
+                         "option (items built from archetypes have them)")
+    values = [float(c) for c in counts]
+    if len(values) != n_options:
+        raise DvmapError(f"reward: row {row} has {len(values)} answer count(s) for {n_options} options")
+    if any(not (math.isfinite(v) and v >= 0 and v == int(v)) for v in values) or not sum(values) > 0:
+        raise DvmapError(f"reward: the counts of row {row} ({values}) must be whole numbers >= 0 with a positive sum")
+    return [int(v) for v in values]
+
+
+#: How a reward's further column is read from one row (value, number of options, row index).
+COLUMN_READERS: dict[str, Callable] = {"counts": answer_counts}
+#: What each further column is and where it comes from, for the missing-column error.
+COLUMN_SOURCES = {"counts": "counts: answer counts per option; corpora built from archetypes carry them, items "
+                            "imported from DVMap's release (data.source: release) do not"}
 
 
 def scored(completion, options: Sequence[str]) -> tuple[int | None, float]:
@@ -90,6 +118,11 @@ def _dvmap(credit: Callable[..., float]) -> Callable[..., float]:
         base = 0.0 if index is None else credit(index, gold, len(options), frequency, **params)
         return base + float(format_weight) * form
     return score
+
+
+def _share(index: int, gold: int, k: int, frequency: float, counts: Sequence[int]) -> float:
+    """The share of the respondents who gave option ``index``."""
+    return counts[index] / sum(counts)
 
 
 def _release(credit: Callable[..., float]) -> Callable[..., float]:
@@ -159,6 +192,9 @@ REGISTRY: dict[str, Reward] = {
                        "exp(−(Δ/(K−1))² / (2·sigma²)) + format_weight·format"),
     "rarity": Reward({"format_weight": 0.1}, _dvmap(lambda i, g, k, f: float(i == g) * (1.0 - f)),
                      "1[answer is gold]·(1 − frequency) + format_weight·format"),
+    "distribution": Reward({"format_weight": 0.1}, _dvmap(_share),
+                           "share of the profile's respondents who gave the answer (counts) + format_weight·format",
+                           columns=("counts",)),
     "wvs": Reward(_release_params(), _release(_wvs),
                   "release: score if the answer is gold, format_score if gold is the only option inside it; + bonus"),
     "wvs_d": Reward(_release_params(), _release(_wvs_d),
@@ -213,13 +249,33 @@ def reward_weights(name: str) -> list[float]:
     return [_training_reward(name).weight, *(REGISTRY[logged].weight for logged in LOGGED)]
 
 
-def _function(name: str, params: dict) -> Callable[..., list[float]]:
-    score = REGISTRY[name].score
+def reward_columns(name: str) -> tuple[str, ...]:
+    """The dataset columns reward ``name`` needs besides ``options``, ``answer_index`` and ``frequency``."""
+    return _training_reward(name).columns
 
-    def reward(completions, options, answer_index, frequency=None, **_) -> list[float]:
+
+def missing_columns_error(name: str, missing: Sequence[str], where: str = "the rows passed to the reward"
+                          ) -> DvmapError:
+    """The error of reward ``name`` on data (``where``) that lacks its ``missing`` columns."""
+    what = "; ".join(COLUMN_SOURCES.get(column, column) for column in missing)
+    return DvmapError(f"{where} lack(s) the column(s) {', '.join(missing)}, which reward {name} needs ({what})")
+
+
+def _function(name: str, params: dict) -> Callable[..., list[float]]:
+    entry = REGISTRY[name]
+    score = entry.score
+
+    def reward(completions, options, answer_index, frequency=None, **given) -> list[float]:
         frequency = [0.0] * len(completions) if frequency is None else frequency
-        return [float(score(completion_text(c), option_list(o, row), int(g), float(f), **params))
-                for row, (c, o, g, f) in enumerate(zip(completions, options, answer_index, frequency))]
+        missing = [column for column in entry.columns if given.get(column) is None]
+        if missing:
+            raise missing_columns_error(name, missing)
+        values = []
+        for row, (c, o, g, f) in enumerate(zip(completions, options, answer_index, frequency)):
+            o = option_list(o, row)
+            extra = {column: COLUMN_READERS[column](given[column][row], len(o), row) for column in entry.columns}
+            values.append(float(score(completion_text(c), o, int(g), float(f), **extra, **params)))
+        return values
 
     reward.__name__ = name  # TRL logs each reward under its function's name
     return reward
