@@ -102,6 +102,9 @@ def _parse_strict(output: str | None, options: Sequence[str]) -> str | None:
     return options[substrings[0]] if len(substrings) == 1 else None
 
 
+#: The reply that names an option in the direct style's answer format (the packaged prompts.yaml asks for it):
+#: score mode scores each option as this reply.
+ANSWER_REPLY = "<answer>{}</answer>"
 #: Joins the samples of one item in a prediction table's raw_output (``dvmap predict``); :func:`vote` splits them.
 SAMPLE_SEPARATOR = "\n-----\n"
 

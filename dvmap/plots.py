@@ -134,3 +134,21 @@ def training_curves(logs: dict[str, pd.DataFrame], path) -> None:
             ax.set_xlabel("step")
     axes[0].legend(fontsize=7, loc="best")
     _save(fig, path)
+
+
+def question_distances(table: pd.DataFrame, path) -> None:
+    """Held-out questions' nearest distance d_min to the training questions against each predictor's accuracy on
+    them (left) and, for trained models, the change from the base model (right); one colour per model."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    for (model, threshold), rows in table.groupby(["model", "threshold"], sort=True):
+        label = f"{model} (τ {threshold})" if str(threshold) != "none" else model
+        axes[0].plot(rows["d_min"], rows["accuracy"], marker="o", linestyle="none", label=label, alpha=0.8)
+        change = rows.dropna(subset=["accuracy_change"])
+        if len(change):
+            axes[1].plot(change["d_min"], change["accuracy_change"], marker="o", linestyle="none", label=label)
+    axes[0].set(xlabel="d_min (cosine distance to the nearest training question)", ylabel="accuracy",
+                title="cross_value accuracy per held-out question")
+    axes[1].set(xlabel="d_min", ylabel="trained − base accuracy", title="change from the base model")
+    axes[1].axhline(0, color="grey", linewidth=0.8)
+    axes[0].legend(fontsize=6, loc="best")
+    _save(fig, path)

@@ -38,7 +38,10 @@ EXTRA_COLUMNS = ("counts", "answer_share", "release_prompt", "source_item_id")
 PROMPT_COLUMNS = ("prompt", "style")
 #: Columns of a prediction table, before the item's attributes.
 PREDICTION_COLUMNS = ("item_id", "predictor", "model", "threshold", "seed", "split", "question_id", "category",
-                      "options", "answer", "answer_index", "prediction", "prediction_index", "raw_output", "fallback")
+                      "options", "answer", "answer_index", "prediction", "prediction_index", "option_probs",
+                      "raw_output", "fallback")
+#: Columns score mode adds to a prediction table: per option, the reply's summed and per-token log-probability.
+SCORE_COLUMNS = ("option_logprob_sum", "option_logprob_mean")
 #: Columns of archetype statistics besides the attributes.
 STAT_COLUMNS = ("profile_id", "question_id", "n", "counts", "answer", "answer_share", "entropy")
 #: DVMap's released corpus (train/dev/test.parquet and the Cross-* benchmark folders).
@@ -47,8 +50,11 @@ RELEASE_COLUMNS = ("Q_id", *ATTRIBUTES, "frequency", "Category", "Question", "pr
 DROPPED_COLUMNS = ("country", "attribute", "respondents", "dropped")
 #: Filter diagnostics of one threshold (a tidy table).
 DIAGNOSTIC_COLUMNS = ("section", "key", "country", "category", "metric", "value")
-#: Metrics of an evaluation; the paired accuracy difference against the reference predictor (the national label).
-METRICS = ("accuracy", "likert_consistency", "wasserstein", "unparseable_rate")
+#: Metrics of an evaluation (dvmap/evaluation/metrics.py): the predicted labels', then the predicted distributions'
+#: (option_probs, else the point mass on the prediction; jsd, profile_wasserstein and representativeness against the
+#: respondents' counts); the paired accuracy difference against the reference predictor (the national label).
+METRICS = ("accuracy", "likert_consistency", "wasserstein", "unparseable_rate", "expected_accuracy", "brier", "ece",
+           "jsd", "profile_wasserstein", "representativeness")
 PAIRED = "accuracy_vs_national_label"
 #: Which predictor on which split: the keys of evaluation summary and breakdown rows.
 EVALUATION_KEYS = ("predictor", "model", "threshold", "seed", "split")
@@ -78,7 +84,7 @@ def attribute_columns(frame: pd.DataFrame) -> list[str]:
     """Profile attribute columns of an item, prompt or prediction table: DVMap's, in DVMap's order, then any
     custom ones."""
     known = [a for a in ATTRIBUTES if a in frame.columns]
-    other = set(ITEM_COLUMNS) | set(EXTRA_COLUMNS) | set(PROMPT_COLUMNS) | set(PREDICTION_COLUMNS)
+    other = set(ITEM_COLUMNS) | set(EXTRA_COLUMNS) | set(PROMPT_COLUMNS) | set(PREDICTION_COLUMNS) | set(SCORE_COLUMNS)
     return known + [c for c in frame.columns if c not in known and c not in other]
 
 

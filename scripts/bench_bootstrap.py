@@ -2,8 +2,10 @@
 
 Builds synthetic predictions in dvmap's prediction schema: 600,000 items of ~65,000 profiles (66 countries, the 11
 profile attributes, 25 questions, 9–10 questions per profile, a per-profile skill so that a profile's items are
-correlated), plus national-label predictions for the paired difference. Then times, each in a fresh child process
-so that the peak RSS (resource.getrusage ru_maxrss) is its own:
+correlated), with a predicted distribution over the options (option_probs) on every parsed item and the
+respondents' counts (1 + Poisson(2) respondents per profile, so some reach evaluation.min_respondents), so that every
+distribution metric is computed; plus national-label predictions (labels only) for the paired difference. Then
+times, each in a fresh child process so that the peak RSS (resource.getrusage ru_maxrss) is its own:
 
 (a) ``dvmap.evaluation.evaluate.evaluate_predictions`` on all items: 1,000 replicates, bootstrap unit auto (profiles on
     cross_demographic), summary + breakdown (every country, question and attribute value) + paired difference;
@@ -30,13 +32,16 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy import sparse
 
 from dvmap import ATTRIBUTES
 from dvmap.evaluation.evaluate import KEYS, evaluate_predictions, reference_pool
 from dvmap.schema import attribute_columns
-from dvmap.evaluation.metrics import METRICS, item_scores
+from dvmap.evaluation.metrics import item_scores
 
+#: The metrics of the previous implementation.
+LEGACY_METRICS = ("accuracy", "likert_consistency", "wasserstein", "unparseable_rate")
 N_COUNTRIES, N_QUESTIONS = 66, 25
 SCALES = [2, 3, 4, 5, 10]
 ATTRIBUTE_VALUES = {"Gender": 2, "Marital Status": 4, "Has Children": 2, "Education Level": 4, "Occupation": 5,
@@ -81,14 +86,36 @@ def synthetic_predictions(n_items: int, n_profiles: int, seed: int = 0) -> tuple
     frame = frame[["item_id", *[a for a in ATTRIBUTES if a in frame.columns],
                    *[c for c in frame.columns if c != "item_id" and c not in ATTRIBUTES]]]
 
-    def as_predictor(model: str, index: np.ndarray) -> pd.DataFrame:
+    # drawn after everything else, so that the other columns are those of the labels-only design;
+    # option_probs: 0.6 on the prediction, 0.4 spread as a flat Dirichlet; none where unparseable
+    offsets = np.concatenate([[0], np.cumsum(k)])
+    item_of = np.repeat(np.arange(len(k)), k)
+    spread = rng.gamma(1.0, size=offsets[-1])
+    spread /= np.bincount(item_of, weights=spread)[item_of]
+    position = np.arange(offsets[-1]) - offsets[:-1][item_of]
+    probs = 0.4 * spread + 0.6 * (position == predicted[item_of])
+    probs_column = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(probs),
+                                            mask=pa.array(predicted < 0))
+    # counts: the profile's respondents (1 + Poisson(2)), one answering the gold option, the others skewed
+    respondents = (1 + rng.poisson(2.0, n_profiles))[profile]
+    draws = np.repeat(np.arange(len(k)), respondents - 1)
+    answers = (rng.random(len(draws)) ** 2 * k[draws]).astype(int)
+    counts = np.bincount(offsets[:-1][draws] + answers, minlength=offsets[-1])
+    counts[offsets[:-1] + gold] += 1
+    counts_column = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(counts.astype(np.int64)))
+    frame["n"] = respondents.astype(float)
+    frame["counts"] = pd.arrays.ArrowExtensionArray(counts_column)
+
+    def as_predictor(model: str, index: np.ndarray, option_probs: pa.Array) -> pd.DataFrame:
         out = frame.assign(predictor=f"{model}.tau~0.0.seed~0", model=model, threshold="0.0",
                            seed=pd.array([0] * len(frame), dtype="Int64"),
-                           prediction_index=pd.array(np.where(index >= 0, index, -1), dtype="Int64"))
+                           prediction_index=pd.array(np.where(index >= 0, index, -1), dtype="Int64"),
+                           option_probs=pd.arrays.ArrowExtensionArray(option_probs))
         out["prediction_index"] = out["prediction_index"].where(out["prediction_index"] >= 0)
         return out
 
-    return as_predictor("gbt", predicted), as_predictor("national_label", national)
+    no_probs = pa.nulls(len(frame), type=pa.list_(pa.float64()))
+    return as_predictor("gbt", predicted, probs_column), as_predictor("national_label", national, no_probs)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -121,7 +148,7 @@ class LegacyEvaluation:
         with np.errstate(invalid="ignore", divide="ignore"):
             values = {"accuracy": w @ self.correct[idx] / total, "likert_consistency": w @ self.likert[idx] / total,
                       "unparseable_rate": 1.0 - w @ self.parsed[idx] / total, "wasserstein": self._wasserstein(idx, w)}
-        return {name: self._summarise(values[name]) for name in METRICS}
+        return {name: self._summarise(values[name]) for name in LEGACY_METRICS}
 
     def _summarise(self, replicates):
         point, boot = replicates[0], replicates[1:]
@@ -170,7 +197,7 @@ def legacy_evaluate(frame: pd.DataFrame, n_boot: int, seed: int) -> int:
             values = items[column].astype(str).to_numpy()
             for value in sorted(set(values)):
                 evaluation.table(values == value)
-                rows += len(METRICS)
+                rows += len(LEGACY_METRICS)
     return rows
 
 

@@ -200,6 +200,15 @@ CASES = [
     case("flip-items {empty-items} -o {out}/f.parquet", "{empty-items}", "no row"),
     case("flip-items {bench}/cross_value.parquet --attribute Nonsense -o {out}/f.parquet",
          "evaluation.flip.attribute"),
+    case("question-distances --train {stats.parquet} --heldout {bench}/cross_value.parquet --breakdown "
+         "{breakdown.tsv} --model-dir {bench} -o {out}/d.tsv --correlations {out}/c.tsv", "{stats.parquet}",
+         "needs an item table"),
+    case("question-distances --train {corpus}/train.parquet --heldout {bench}/cross_value.parquet --breakdown "
+         "{summary.tsv} --model-dir {bench} -o {out}/d.tsv --correlations {out}/c.tsv", "{summary.tsv}",
+         "needs an evaluation breakdown"),
+    case("question-distances --train {corpus}/train.parquet --heldout {bench}/cross_value.parquet --breakdown "
+         "{breakdown.tsv} --model-dir {bench} -o {out}/d.tsv --correlations {out}/c.tsv", "{bench}",
+         "not a loadable model directory"),
     case("flip-rates --original {predictions}/cross_demographic.parquet --flipped {predictions}/flip.parquet "
          "--flipped-items {bench}/cross_demographic.parquet -o {out}/r.tsv --plot {out}/r.png",
          "{bench}/cross_demographic.parquet is an item table", "needs flipped items (missing: source_item_id)"),

@@ -243,6 +243,74 @@ def test_knn_and_gbt_fall_back_for_unseen_question():
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Distributions (option_probs): the class frequencies of what each baseline fits on
+# --------------------------------------------------------------------------------------------------------------
+
+def distributions(kind: str, train: pd.DataFrame, items: pd.DataFrame, k: int = 5) -> dict:
+    """(country, question) -> option_probs; checks that each is one probability per option, summing to 1, and that
+    the most probable option (the earlier on a tie) is the prediction (but for uniform's random draws)."""
+    out = make_baseline(kind, 0, k).fit(train).predict(items, probs=True)
+    assert list(out.columns) == ["prediction_index", "fallback", "option_probs"]
+    plain = make_baseline(kind, 0, k).fit(train).predict(items)
+    pd.testing.assert_frame_equal(out[["prediction_index", "fallback"]], plain)  # predictions unchanged
+    got = {}
+    for country, qid, options, index, probs in zip(items["Country"], items["question_id"], items["options"],
+                                                   out["prediction_index"], out["option_probs"]):
+        probs = np.asarray(probs, dtype=float)
+        assert len(probs) == len(options) and (probs >= 0).all() and probs.sum() == pytest.approx(1.0)
+        if kind != "uniform":
+            assert int(np.argmax(probs)) == index, (kind, country, qid)
+        got[(country, qid)] = probs.tolist()
+    return got
+
+
+def test_majority_distributions_by_hand(corpus, targets):
+    national = distributions("national_label", corpus, targets)
+    glob = distributions("global_majority", corpus, targets)
+    assert national[("Aland", "q1")] == [1, 0, 0] and national[("Bland", "q1")] == [0, 1, 0]
+    assert national[("Aland", "q2")] == [0, 0, 0, 1] and national[("Bland", "q2")] == [0, 0, 1, 0]
+    assert national[("Aland", "q3")] == [0.5, 0, 0.5] and national[("Bland", "q3")] == [0, 0, 1]
+    by_question = {"q1": [3 / 7, 4 / 7, 0], "q2": [0, 0, 0.5, 0.5], "q3": [1 / 6, 0, 5 / 6]}
+    prior = {"q_new": [4 / 13, 4 / 13, 5 / 13], "q_wide": [1 / 7] * 7}  # K=3 positions pooled; no K=7 question
+    for country in ["Aland", "Bland", "Cland"]:
+        for qid, expected in {**by_question, **prior}.items():
+            assert glob[(country, qid)] == pytest.approx(expected), (country, qid)
+        for qid, expected in prior.items():
+            assert national[(country, qid)] == pytest.approx(expected), (country, qid)
+    for qid, expected in by_question.items():  # unseen country: the level that answered, the question's
+        assert national[("Cland", qid)] == pytest.approx(expected), qid
+
+
+def test_uniform_distribution(corpus, targets):
+    got = distributions("uniform", corpus, targets)
+    for (country, qid), probs in got.items():
+        assert probs == pytest.approx([1 / len(probs)] * len(probs))
+
+
+def test_knn_distribution_is_the_neighbours_vote_shares(knn_train):
+    items = item_table([{**KNN_PROFILES[0], "question_id": "q1"}, {**KNN_PROFILES[0], "question_id": "q3"},
+                        {**KNN_PROFILES[0], "question_id": "q_new"}], "test")
+    out = make_baseline("knn", k=3).fit(knn_train).predict(items, probs=True)
+    # k=3: profile 0 itself (answer 0), then of the ring at distance 3 (profiles 2, 3, 4) the earlier two (2, 1)
+    assert out["option_probs"][0] == pytest.approx([1 / 3, 1 / 3, 1 / 3])
+    assert out["prediction_index"][0] == 0  # a tied vote goes to the earlier option
+    assert out["option_probs"][1] == pytest.approx([0, 1, 0])  # one answer in training: its frequencies
+    # unseen question: the option prior, K=3 answer positions in training (q1: 0, 1, 2, 1, 2, 2; q3: 1 six times)
+    assert out["option_probs"][2] == pytest.approx([1 / 12, 8 / 12, 3 / 12])
+    everyone = make_baseline("knn", k=6).fit(knn_train).predict(items.iloc[:1], probs=True)
+    assert everyone["option_probs"][0] == pytest.approx([1 / 6, 2 / 6, 3 / 6])  # every training row votes
+
+
+def test_gbt_distribution_is_predict_proba_on_the_options():
+    train = item_table(income_rule_rows(160, seed=0), "train")
+    test = item_table(income_rule_rows(40, seed=1, start=1000), "test")
+    got = distributions("gbt", train, test)
+    probs = np.array(list(got.values()))
+    assert (probs[:, 1] == 0).all()  # option 1 never answered in training: probability 0
+    assert (probs.max(axis=1) > 0.5).all()
+
+
+# --------------------------------------------------------------------------------------------------------------
 # Counterfactual flips
 # --------------------------------------------------------------------------------------------------------------
 

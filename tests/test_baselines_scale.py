@@ -217,6 +217,49 @@ def test_a_split_streamed_in_parts_gets_the_same_predictions(kind, monkeypatch):
     assert values(streamed) == values(whole)
 
 
+@pytest.mark.parametrize("kind", ["uniform", "global_majority", "national_label", "knn", "gbt"])
+def test_distributions_do_not_depend_on_blocks_or_parts(kind, monkeypatch):
+    """option_probs: one probability per option summing to 1, the prediction most probable (but for uniform), and
+    the same whether the split is predicted whole, in small blocks or streamed in parts."""
+    train, items = knn_case(5)
+    model = make_baseline(kind, seed=2, k=3).fit(train)
+    whole = model.predict(items, probs=True)
+    k = items["options"].map(len).to_numpy()
+    for probs, size, index in zip(whole["option_probs"], k, whole["prediction_index"]):
+        probs = np.asarray(probs)
+        assert len(probs) == size and (probs >= 0).all() and probs.sum() == pytest.approx(1.0)
+        if kind != "uniform":
+            assert int(np.argmax(probs)) == index
+    monkeypatch.setattr(baselines, "BLOCK_ITEMS", 13)
+    monkeypatch.setattr(baselines, "KNN_CHUNK_WORDS", 2)
+    model = make_baseline(kind, seed=2, k=3).fit(train)
+    parts = [items.iloc[:20], items.iloc[20:21], items.iloc[21:]]
+    streamed = pd.concat([predicted for _, predicted in model.predict_stream(parts, probs=True)],
+                         ignore_index=True)
+    assert streamed["prediction_index"].tolist() == whole["prediction_index"].tolist()
+    assert streamed["option_probs"].tolist() == whole["option_probs"].tolist()
+
+
+def test_dvmap_baseline_writes_distributions_and_counts(tmp_path, monkeypatch):
+    """`dvmap baseline` writes option_probs (those of predict) and copies the items' counts and n."""
+    train, items = knn_case(3)
+    train = item_table(train.drop_duplicates([*ATTRIBUTES, "question_id"]), "train")
+    items = item_table(items.drop_duplicates([*ATTRIBUTES, "question_id"]), "cross_demographic")
+    items["counts"] = [[i % 3 + 1] + [0] * (len(o) - 1) for i, o in enumerate(items["options"])]
+    items["n"] = [float(c[0]) for c in items["counts"]]
+    write_parquet(train, tmp_path / "train.parquet")
+    write_parquet(items, tmp_path / "cross_demographic.parquet")
+    monkeypatch.setattr(baselines, "BLOCK_ITEMS", 16)
+    assert main(["-q", "baseline", "--kind", "national_label", "--train", str(tmp_path / "train.parquet"),
+                 "--eval", str(tmp_path / "cross_demographic.parquet"), "-o", str(tmp_path / "out")]) == 0
+    table = read_parquet(tmp_path / "out" / "cross_demographic.parquet")
+    expected = make_baseline("national_label").fit(read_parquet(tmp_path / "train.parquet")).predict(
+        read_parquet(tmp_path / "cross_demographic.parquet"), probs=True)
+    assert [list(p) for p in table["option_probs"]] == expected["option_probs"].tolist()
+    assert [list(c) for c in table["counts"]] == items["counts"].tolist()
+    assert table["n"].tolist() == items["n"].tolist()
+
+
 def test_empty_evaluation_split():
     train, items = knn_case(0)
     for kind in ["uniform", "national_label", "knn", "gbt"]:

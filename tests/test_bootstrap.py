@@ -2,7 +2,8 @@
 
 The bootstrap is checked against a slow, independent implementation: a plain loop over replicates that draws
 clusters with the same random numbers, concatenates the drawn clusters' items and scores them from scratch
-(Wasserstein distances with scipy.stats.wasserstein_distance).
+(Wasserstein distances with scipy.stats.wasserstein_distance, Jensen–Shannon divergences with
+scipy.spatial.distance.jensenshannon, the calibration error bin by bin).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
 from dvmap.answers import SAMPLE_SEPARATOR, vote
@@ -28,6 +30,61 @@ AGREE = ["Agree strongly", "Agree", "Disagree", "Disagree strongly"]
 # --------------------------------------------------------------------------------------------------------------
 # The slow reference
 # --------------------------------------------------------------------------------------------------------------
+
+def distribution_by_hand(options, probs, prediction) -> np.ndarray | None:
+    """An item's predicted distribution: its option_probs, else the point mass on its parsed prediction."""
+    k = len(options)
+    if isinstance(probs, (list, tuple, np.ndarray)) and len(probs) == k and np.sum(probs) > 0:
+        return np.asarray(probs, dtype=float) / np.sum(probs)
+    if prediction >= 0:
+        return np.eye(k)[prediction]
+    return None
+
+
+def counts_by_hand(options, counts) -> np.ndarray | None:
+    if isinstance(counts, (list, tuple, np.ndarray)) and len(counts) == len(options) and np.sum(counts) > 0:
+        return np.asarray(counts, dtype=float)
+    return None
+
+
+def distribution_metrics_by_hand(sample: pd.DataFrame, min_respondents: int = 5) -> dict[str, float]:
+    """The distribution metrics of a (resampled) item table, item by item and cell by cell."""
+    none = [None] * len(sample)
+    probs = sample["option_probs"].tolist() if "option_probs" in sample.columns else none
+    counts = sample["counts"].tolist() if "counts" in sample.columns else none
+    rows = list(zip(sample["Country"], sample["question_id"], sample["options"], sample["answer_index"],
+                    sample["prediction_index"], probs, counts))
+    expected, brier, confidence, top, jsd, spread = [], [], [], [], [], []
+    cells: dict[tuple, list] = {}
+    for country, qid, options, gold, prediction, p, c in rows:
+        k = len(options)
+        p = distribution_by_hand(options, p, prediction)
+        c = counts_by_hand(options, c)
+        q = np.zeros(k) if p is None else p
+        expected.append(q[gold])
+        brier.append(float(((q - np.eye(k)[gold]) ** 2).sum()))
+        confidence.append(q.max())
+        ties = np.flatnonzero(q == q.max())
+        top.append(1.0 / len(ties) if q.max() > 0 and gold in ties else 0.0)
+        if p is not None and c is not None:
+            cells.setdefault((country, qid), []).append((p, c))
+            if c.sum() >= min_respondents:
+                jsd.append(jensenshannon(p, c / c.sum(), base=2) ** 2)
+                spread.append(wasserstein_distance(np.arange(k), np.arange(k), p, c) / (k - 1))
+    confidence, top = np.array(confidence), np.array(top)
+    bins = np.minimum((confidence * 10).astype(int), 9)
+    ece = sum((bins == b).mean() * abs(top[bins == b].mean() - confidence[bins == b].mean())
+              for b in range(10) if (bins == b).any())
+    representativeness = []
+    for pairs in cells.values():
+        k = len(pairs[0][0])
+        mean = np.mean([p for p, _ in pairs], axis=0)
+        total = np.sum([c for _, c in pairs], axis=0)
+        representativeness.append(1 - wasserstein_distance(np.arange(k), np.arange(k), mean, total) / (k - 1))
+    return {"expected_accuracy": np.mean(expected), "brier": np.mean(brier), "ece": ece,
+            "jsd": np.mean(jsd) if jsd else np.nan, "profile_wasserstein": np.mean(spread) if spread else np.nan,
+            "representativeness": np.mean(representativeness) if representativeness else np.nan}
+
 
 def scores_by_hand(sample: pd.DataFrame, reference: np.ndarray | None = None) -> dict[str, float]:
     """Every metric of a (resampled) item table, item by item and cell by cell."""
@@ -49,6 +106,7 @@ def scores_by_hand(sample: pd.DataFrame, reference: np.ndarray | None = None) ->
         g = cell["answer_index"].to_numpy()
         distances.append(1.0 if not len(p) else wasserstein_distance(g / scale, p / scale))
     out["wasserstein"] = float(np.mean(distances))
+    out.update(distribution_metrics_by_hand(sample))
     if reference is not None:
         out[PAIRED] = (correct.astype(float) - ((reference == gold) & (reference >= 0))).mean()
     return out
@@ -70,7 +128,12 @@ def slow_bootstrap(items: pd.DataFrame, clusters, n_boot: int, seed: int, level:
         rows = np.concatenate([members[d] for d in drawn])
         replicates.append(scores_by_hand(items.iloc[rows], None if reference is None else reference[rows]))
     alpha = (1 - level) / 2
-    return {m: tuple(np.quantile([r[m] for r in replicates], [alpha, 1 - alpha])) for m in replicates[0]}
+    out = {}
+    for m in replicates[0]:
+        values = np.array([r[m] for r in replicates])
+        values = values[np.isfinite(values)]
+        out[m] = tuple(np.quantile(values, [alpha, 1 - alpha])) if len(values) else (np.nan, np.nan)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -93,18 +156,30 @@ def correlated(n_profiles: int = 6, n_questions: int = 20) -> pd.DataFrame:
 
 
 def noisy(n_profiles: int = 12, n_questions: int = 6, seed: int = 0) -> pd.DataFrame:
-    """Random predictions with unparseable ones, profile effects and two scales."""
+    """Random predictions with unparseable ones, profile effects and two scales; option_probs on about half of the
+    items (some unparseable ones among them), the respondents' counts (1 to 9 respondents) on most, some of them
+    below 5 respondents."""
     rng = np.random.default_rng(seed)
     rows = []
     for p in range(n_profiles):
         skill = rng.random()
+        respondents = int(rng.integers(1, 10))
         for q in range(n_questions):
             options = K3 if q % 2 else K5
-            gold = int(rng.integers(len(options)))
-            pred = gold if rng.random() < skill else int(rng.integers(len(options)))
+            k = len(options)
+            gold = int(rng.integers(k))
+            pred = gold if rng.random() < skill else int(rng.integers(k))
+            probs = None
+            if rng.random() < 0.5:
+                probs = rng.dirichlet(np.ones(k) * 0.7)
+                probs = (0.5 * probs + 0.5 * np.eye(k)[pred]).tolist()
+            counts = None
+            if rng.random() < 0.8:
+                counts = (rng.multinomial(respondents - 1, np.ones(k) / k) + np.eye(k, dtype=int)[gold]).tolist()
             rows.append({"profile_id": f"p{p:02d}", "Country": ["X", "Y", "Z"][p % 3], "question_id": f"q{q}",
                          "options": options, "answer_index": gold,
-                         "prediction_index": -1 if rng.random() < 0.1 else pred})
+                         "prediction_index": -1 if rng.random() < 0.1 else pred,
+                         "option_probs": probs, "counts": counts})
     return pd.DataFrame(rows)
 
 
@@ -133,8 +208,9 @@ def test_cluster_bootstrap_is_wider_than_the_item_bootstrap_on_correlated_items(
     items = correlated()
     by_item = Evaluation(items, n_boot=400, seed=1, unit="item").table()
     by_profile = Evaluation(items, n_boot=400, seed=1, unit="profile").table()
-    for metric in METRICS:
-        assert by_item[metric][0] == by_profile[metric][0], metric  # the point estimate ignores the unit
+    for metric in METRICS:  # the point estimate ignores the unit (the distribution metrics without counts: NaN)
+        points = by_item[metric][0], by_profile[metric][0]
+        assert points[0] == points[1] or np.isnan(points).all(), metric
     assert by_profile["accuracy"][0] == pytest.approx(0.5)
     item_width = by_item["accuracy"][2] - by_item["accuracy"][1]
     profile_width = by_profile["accuracy"][2] - by_profile["accuracy"][1]
@@ -157,7 +233,7 @@ def test_correlated_items_match_the_slow_reference():
     fast = Evaluation(items, n_boot=200, seed=3, unit="profile").table()
     slow = slow_bootstrap(items, items["profile_id"], n_boot=200, seed=3)
     for metric in METRICS:
-        assert fast[metric][1:] == pytest.approx(slow[metric], abs=1e-12), metric
+        assert fast[metric][1:] == pytest.approx(slow[metric], abs=1e-12, nan_ok=True), metric
 
 
 def test_small_blocks_give_the_same_intervals(monkeypatch):
@@ -168,8 +244,14 @@ def test_small_blocks_give_the_same_intervals(monkeypatch):
     whole = Evaluation(items, n_boot=100, seed=4, unit="profile").tables([None, items["Country"].eq("X").to_numpy()])
     monkeypatch.setattr(dvmap.evaluation.metrics, "BLOCK_ELEMENTS", 30)  # 2 replicates per block, 1 per Wasserstein block
     blocks = Evaluation(items, n_boot=100, seed=4, unit="profile").tables([None, items["Country"].eq("X").to_numpy()])
+    monkeypatch.setattr(dvmap.evaluation.metrics, "SPAN_BYTES", 1)  # the sums' matrices made again every block
+    spans = Evaluation(items, n_boot=100, seed=4, unit="profile").tables([None, items["Country"].eq("X").to_numpy()])
+    for table, same, again in zip(whole, blocks, spans):
+        for metric in METRICS:
+            assert again[metric] == pytest.approx(same[metric], abs=1e-12), metric
     for table, same in zip(whole, blocks):
         for metric in METRICS:  # equal up to the rounding of sums over differently shaped blocks
+            assert np.isfinite(table[metric]).all(), metric
             assert table[metric] == pytest.approx(same[metric], abs=1e-12), metric
 
 
@@ -186,6 +268,73 @@ def test_subsets_use_the_same_replicate_weights():
         sample = pd.concat([items[(items["profile_id"] == clusters[d]).to_numpy() & mask] for d in drawn])
         accuracy.append(scores_by_hand(sample)["accuracy"])
     assert fast["accuracy"][1:] == pytest.approx(tuple(np.quantile(accuracy, [0.025, 0.975])), abs=1e-12)
+
+
+def breakdown_like_subsets(items: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Subsets of every kind the bootstrap treats apart: whole cells and whole profiles (a country), whole cells
+    only (a question), whole profiles only (profiles by a profile-level 'attribute', two disjoint values), neither
+    (a mask over single items), an empty one, and whole profiles of a country that share the country's product
+    (the country read off the whole table's cells, the rest of the profiles in no subset of that product)."""
+    number = items["profile_id"].str.slice(1).astype(int)
+    return {"country": (items["Country"] == "Y").to_numpy(), "question": (items["question_id"] == "q1").to_numpy(),
+            "attribute a": (number % 4 == 0).to_numpy(), "attribute b": (number % 4 != 0).to_numpy(),
+            "single items": (np.arange(len(items)) % 5 == 1), "empty": np.zeros(len(items), dtype=bool),
+            "half a country": ((items["Country"] == "X") & (number % 2 == 0)).to_numpy()}
+
+
+@pytest.mark.parametrize("unit, column", [("profile", "profile_id"), ("question", "question_id"), ("item", None)])
+def test_every_kind_of_subset_equals_the_slow_reference(unit, column):
+    """Each subset's metrics, distribution metrics included, are the slow bootstrap of the whole table's cluster
+    draws restricted to the subset's items, whichever way the fast path gets its sums."""
+    items = noisy(n_profiles=16, seed=11)
+    subsets = breakdown_like_subsets(items)
+    n_boot = 80
+    fast = Evaluation(items, n_boot=n_boot, seed=9, unit=unit).tables(list(subsets.values()))
+    clusters = np.arange(len(items)) if column is None else items[column].to_numpy()
+    labels = sorted(set(clusters.tolist()))
+    members = [np.flatnonzero(clusters == label) for label in labels]
+    rng = np.random.default_rng(9)
+    draws = [rng.integers(0, len(labels), size=len(labels)) for _ in range(n_boot)]
+    for (name, mask), table in zip(subsets.items(), fast):
+        chosen = items[mask]
+        if not len(chosen):
+            assert all(np.isnan(table[m][0]) for m in METRICS), name
+            continue
+        point = scores_by_hand(chosen)
+        replicates = []
+        for drawn in draws:
+            rows = np.concatenate([members[d][mask[members[d]]] for d in drawn])
+            replicates.append(scores_by_hand(items.iloc[rows]) if len(rows) else None)
+        for metric in METRICS:
+            values = np.array([np.nan if r is None else r[metric] for r in replicates])
+            values = values[np.isfinite(values)]
+            assert table[metric][0] == pytest.approx(point[metric], abs=1e-12, nan_ok=True), (name, metric)
+            if len(values) and np.isfinite(point[metric]):
+                assert table[metric][1:] == pytest.approx(tuple(np.quantile(values, [0.025, 0.975])), abs=1e-12), \
+                    (name, metric)
+            else:
+                assert np.isnan(table[metric][1:]).all(), (name, metric)
+
+
+@pytest.mark.parametrize("share, cached", [(0.0, 1 << 20), (2.0, 1 << 20), (2.0, 0)])
+def test_layouts_of_the_cell_sums_give_the_same_intervals(share, cached, monkeypatch):
+    """Whole-profile subsets share one product whose rows are every member's cells (share 0) or only the cells
+    they have (share 2 forces it), its rows made once or per block (cached 0): the same metrics either way."""
+    import dvmap.evaluation.metrics
+
+    items = noisy(n_profiles=16, seed=12)
+    subsets = list(breakdown_like_subsets(items).values())
+    expected = Evaluation(items, n_boot=60, seed=1, unit="profile").tables(subsets)
+    monkeypatch.setattr(dvmap.evaluation.metrics, "COMPACT_SHARE", share)
+    monkeypatch.setattr(dvmap.evaluation.metrics, "CACHED_ENTRIES", cached)
+    evaluation = Evaluation(items, n_boot=60, seed=1, unit="profile")
+    plan = dvmap.evaluation.metrics._Plan(evaluation, [np.flatnonzero(m) for m in subsets])
+    layouts = [("layout" in f, "indices" in f) for f in plan.families if f["cells"]]
+    assert layouts == [(share > 1, share > 1 and cached > 0)] * 2
+    got = evaluation.tables(subsets)
+    for table, same in zip(expected, got):
+        for metric in METRICS:
+            assert table[metric] == pytest.approx(same[metric], abs=1e-12, nan_ok=True), metric
 
 
 def test_cluster_order_does_not_depend_on_row_order():

@@ -4,6 +4,18 @@ Each baseline predicts an option for every item of an evaluation split and says,
 could not apply (an unseen country or question) and a simpler one answered instead: national label -> global
 majority -> option prior (the option position most often chosen in training among questions with as many options).
 
+With ``probs`` (``dvmap baseline`` asks for them) each baseline also gives its distribution over every item's
+options (``option_probs``): the class frequencies of what it fits on, so that it compares fairly with an LLM's
+distribution. ``uniform``: 1/K. ``global_majority``: the answer frequencies of the question in training.
+``national_label``: those of the (country, question) in training. ``knn``: the vote shares of the k neighbours.
+``gbt``: the trees' ``predict_proba`` on the item's options (classes absent from training get 0). Where a fallback
+answered, the distribution is that of the level that answered: the question's frequencies where the national label
+fell back to the global majority (and for a question with a single answer in training, which needs no model), and
+where the option prior answered, the frequencies of the option positions in training among questions with as many
+options (uniform when training has no question with as many). The most probable option of every distribution is
+the prediction (ties to the earlier option), except for ``uniform`` (a random option) and where the trees' raw
+score and their probabilities disagree in the last bit.
+
 Every baseline predicts a split in blocks of :data:`BLOCK_ITEMS` items, so its working memory does not grow with the
 split (WVS-7's cross_value has about 550,000 items). ``knn`` searches an exact index (bitsets of the training rows
 per question and attribute value, see :class:`NearestProfiles`); ``knn`` and ``gbt`` work out each distinct
@@ -16,6 +28,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..errors import DvmapError
 from ..schema import attribute_columns
@@ -38,7 +51,7 @@ def make_baseline(kind: str, seed: int = 0, k: int = 5) -> "Baseline":
 
 
 class Baseline:
-    """fit(train) once, then predict(items) -> DataFrame(prediction_index, fallback) for any split."""
+    """fit(train) once, then predict(items) -> DataFrame(prediction_index, fallback[, option_probs]) for any split."""
 
     def fit(self, train: pd.DataFrame) -> "Baseline":
         if train.empty:
@@ -50,32 +63,68 @@ class Baseline:
         }
         relative = self.train[["answer_index"]].assign(k=self.train["options"].map(len))
         self.prior = _majority(relative, ["k"]).set_index("k")["answer_index"]
+        self.frequencies = {
+            "country_question": _frequencies(self.train, ["Country", "question_id"]),
+            "question": _frequencies(self.train, ["question_id"]),
+            "option_prior": _frequencies(relative, ["k"]),
+        }
         return self
 
-    def predict(self, items: pd.DataFrame) -> pd.DataFrame:
-        """Predictions for ``items`` (any index; rows in their order), computed block by block."""
-        blocks = [predicted for _, predicted in self.predict_stream([items])]
+    def predict(self, items: pd.DataFrame, probs: bool = False) -> pd.DataFrame:
+        """Predictions for ``items`` (any index; rows in their order), computed block by block; with ``probs`` an
+        ``option_probs`` column too (an Arrow list per item, see the module docstring)."""
+        blocks = [predicted for _, predicted in self.predict_stream([items], probs)]
         if not blocks:
-            return pd.DataFrame({"prediction_index": np.zeros(0, dtype=np.int64), "fallback": np.empty(0, object)})
+            empty = pd.DataFrame({"prediction_index": np.zeros(0, dtype=np.int64), "fallback": np.empty(0, object)})
+            if probs:
+                empty["option_probs"] = _arrow_lists(np.zeros((0, 1)), np.zeros(0, dtype=np.int64))
+            return empty
         return pd.concat(blocks, ignore_index=True)
 
-    def predict_stream(self, parts: Iterable[pd.DataFrame]) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    def predict_stream(self, parts: Iterable[pd.DataFrame], probs: bool = False
+                       ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
         """(items, predictions) per block of at most :data:`BLOCK_ITEMS` items, for a split given in consecutive
         parts (e.g. parquet record batches): the same as :meth:`predict` on the whole split, without holding it."""
         state = self.start()
         for part in parts:
             for start in range(0, len(part), BLOCK_ITEMS):
                 block = part.iloc[start:start + BLOCK_ITEMS].reset_index(drop=True)
-                index, fallback = self.predict_block(block, state)
-                yield block, pd.DataFrame({"prediction_index": np.asarray(index, dtype=np.int64),
-                                           "fallback": np.asarray(fallback, dtype=object)})
+                index, fallback, distribution = self.predict_block(block, state, probs)
+                predicted = pd.DataFrame({"prediction_index": np.asarray(index, dtype=np.int64),
+                                          "fallback": np.asarray(fallback, dtype=object)})
+                if probs:
+                    k = block["options"].map(len).to_numpy(dtype=np.int64)
+                    predicted["option_probs"] = _arrow_lists(_normalised(distribution, k), k)
+                yield block, predicted
 
     def start(self):
         """What the blocks of one split share (e.g. a random stream)."""
         return None
 
-    def predict_block(self, items: pd.DataFrame, state) -> tuple[np.ndarray, np.ndarray]:
+    def predict_block(self, items: pd.DataFrame, state, probs: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(prediction_index, fallback, and with ``probs`` the distributions: items × options, before
+        normalisation) of one block."""
         raise NotImplementedError
+
+    def distribution(self, items: pd.DataFrame, rule: np.ndarray) -> np.ndarray:
+        """Items × options (the block's most): the training frequencies of the level named by each item's ``rule``
+        (:meth:`majority`'s), zeros where that level has none (normalised to uniform later)."""
+        k = items["options"].map(len).to_numpy(dtype=np.int64)
+        out = np.zeros((len(items), int(k.max(initial=1))))
+        for level, name in (("country_question", "national_label"), ("question", "global_majority"),
+                            ("option_prior", "option_prior")):
+            rows = np.flatnonzero(rule == name)
+            if not len(rows):
+                continue
+            keys = {"country_question": ["Country", "question_id"], "question": ["question_id"]}.get(level, ["k"])
+            table, matrix = self.frequencies[level]
+            wanted = items.iloc[rows][keys] if level != "option_prior" else pd.DataFrame({"k": k[rows]})
+            found = wanted.merge(table, how="left", on=keys)["row"].to_numpy(dtype=float)
+            hit = ~np.isnan(found)
+            width = min(out.shape[1], matrix.shape[1])
+            out[rows[hit], :width] = matrix[found[hit].astype(np.int64), :width]
+        return out
 
     def majority(self, items: pd.DataFrame, levels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         """(answer index, rule) per item: the first level that knows the item answers, else the option prior;
@@ -99,9 +148,12 @@ class Uniform(Baseline):
     def start(self) -> np.random.Generator:
         return np.random.default_rng(self.seed)  # one stream over the blocks: the draws of one call on all items
 
-    def predict_block(self, items: pd.DataFrame, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        index = np.floor(rng.random(len(items)) * items["options"].map(len).to_numpy()).astype(int)
-        return index, np.full(len(items), None, dtype=object)
+    def predict_block(self, items: pd.DataFrame, rng: np.random.Generator, probs: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        k = items["options"].map(len).to_numpy()
+        index = np.floor(rng.random(len(items)) * k).astype(int)
+        distribution = np.ones((len(items), int(k.max(initial=1)))) if probs else None  # 1/K once normalised
+        return index, np.full(len(items), None, dtype=object), distribution
 
 
 class Majority(Baseline):
@@ -110,9 +162,11 @@ class Majority(Baseline):
     def __init__(self, levels: tuple[str, ...]):
         self.levels = levels
 
-    def predict_block(self, items: pd.DataFrame, state) -> tuple[np.ndarray, np.ndarray]:
+    def predict_block(self, items: pd.DataFrame, state, probs: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         index, rule = self.majority(items, self.levels)
-        return index, np.where(rule == RULE_NAMES[self.levels[0]], None, rule)
+        distribution = self.distribution(items, rule) if probs else None
+        return index, np.where(rule == RULE_NAMES[self.levels[0]], None, rule), distribution
 
 
 class PerQuestion(Baseline):
@@ -131,12 +185,15 @@ class PerQuestion(Baseline):
         """Options per question, filled block by block: the length of the split's first item's options."""
         return {}
 
-    def predict_block(self, items: pd.DataFrame, n_options: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    def predict_block(self, items: pd.DataFrame, n_options: dict[str, int], probs: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         first = items.drop_duplicates("question_id")
         for qid, options in zip(first["question_id"], first["options"]):
             n_options.setdefault(qid, len(options))
         index, rule = self.majority(items, ("question",))
-        fallback = rule  # global_majority where the question is known, else option_prior ...
+        # the question's frequencies (one answer: that answer), or the option prior's
+        distribution = self.distribution(items, rule) if probs else None
+        fallback = rule.copy()  # global_majority where the question is known, else option_prior ...
         codes, questions = pd.factorize(items["question_id"])
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(len(questions) + 1))
@@ -146,10 +203,16 @@ class PerQuestion(Baseline):
             rows = order[bounds[c]:bounds[c + 1]]
             fallback[rows] = None  # ... but a known question is the model's (one answer: the majority is it)
             if self.varied[qid]:
-                index[rows] = self.predict_question(qid, items.iloc[rows], n_options[qid])
-        return index, fallback
+                index[rows], shares = self.predict_question(qid, items.iloc[rows], n_options[qid], probs)
+                if probs:
+                    width = min(distribution.shape[1], shares.shape[1])
+                    distribution[rows] = 0.0
+                    distribution[rows, :width] = shares[:, :width]
+        return index, fallback, distribution
 
-    def predict_question(self, qid: str, group: pd.DataFrame, n_options: int) -> np.ndarray:
+    def predict_question(self, qid: str, group: pd.DataFrame, n_options: int, probs: bool = False
+                         ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(prediction_index, and with ``probs`` the distribution: items × n_options) of a question's items."""
         raise NotImplementedError
 
 
@@ -184,13 +247,16 @@ class NearestProfiles(PerQuestion):
             columns.append(np.where(code < 0, len(values), code))
         return np.stack(columns, axis=1) if columns else np.zeros((len(group), 0), dtype=np.int64)
 
-    def predict_question(self, qid: str, group: pd.DataFrame, n_options: int) -> np.ndarray:
+    def predict_question(self, qid: str, group: pd.DataFrame, n_options: int, probs: bool = False
+                         ) -> tuple[np.ndarray, np.ndarray | None]:
         if qid not in self.indexes:
             rows = self.pools[qid]
             self.indexes[qid] = _BitIndex(self.codes[rows], [len(v) for v in self.values], self.answers[rows])
         profiles, inverse = np.unique(self.query_codes(group), axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
         votes = self.indexes[qid].votes(profiles, self.k, n_options)
-        return votes.argmax(axis=1)[inverse.reshape(-1)]
+        shares = votes[inverse].astype(float) if probs else None  # normalised later (no vote: uniform)
+        return votes.argmax(axis=1)[inverse], shares
 
 
 class _BitIndex:
@@ -313,7 +379,8 @@ class BoostedTrees(PerQuestion):
         self.models: dict[str, tuple] = {}  # fitted lazily per question, for the questions asked about
         return super().fit(train)
 
-    def predict_question(self, qid: str, group: pd.DataFrame, n_options: int) -> np.ndarray:
+    def predict_question(self, qid: str, group: pd.DataFrame, n_options: int, probs: bool = False
+                         ) -> tuple[np.ndarray, np.ndarray | None]:
         from sklearn.ensemble import HistGradientBoostingClassifier
         from sklearn.preprocessing import OneHotEncoder
         from threadpoolctl import threadpool_limits
@@ -330,7 +397,45 @@ class BoostedTrees(PerQuestion):
             profiles = group[self.attributes].astype(str)
             ids = profiles.groupby(self.attributes, sort=False, dropna=False).ngroup().to_numpy()
             first = np.unique(ids, return_index=True)[1]  # each distinct profile predicted once
-            return model.predict(encoder.transform(profiles.iloc[first]))[ids]
+            x = encoder.transform(profiles.iloc[first])
+            shares = None
+            if probs:  # the classes (answer indices) the trees know, on the item's options; the others 0
+                proba = model.predict_proba(x)
+                classes = model.classes_.astype(np.int64)
+                known = (classes >= 0) & (classes < n_options)
+                shares = np.zeros((len(first), n_options))
+                shares[:, classes[known]] = proba[:, known]
+                shares = shares[ids]
+            return model.predict(x)[ids], shares
+
+
+def _frequencies(frame: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """(the keys with their row number, the answer_index counts per key: keys × options)."""
+    counts = frame.groupby(keys + ["answer_index"], observed=True).size().rename("c").reset_index()
+    table = counts[keys].drop_duplicates().reset_index(drop=True)
+    table["row"] = np.arange(len(table))
+    row = counts[keys].merge(table, how="left", on=keys)["row"].to_numpy()
+    answer = counts["answer_index"].to_numpy(dtype=np.int64)
+    keep = answer >= 0
+    matrix = np.zeros((len(table), int(answer.max(initial=0)) + 1))
+    np.add.at(matrix, (row[keep], answer[keep]), counts["c"].to_numpy(dtype=float)[keep])
+    return table, matrix
+
+
+def _normalised(distribution: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Rows cut to each item's K options and divided by their sum (uniform where nothing is left)."""
+    distribution = np.where(np.arange(distribution.shape[1]) < k[:, None], distribution, 0.0)
+    total = distribution.sum(axis=1, keepdims=True)
+    uniform = (np.arange(distribution.shape[1]) < k[:, None]) / np.maximum(k, 1)[:, None]
+    return np.where(total > 0, distribution / np.where(total > 0, total, 1.0), uniform)
+
+
+def _arrow_lists(distribution: np.ndarray, k: np.ndarray) -> pd.Series:
+    """Each row's first K values as an Arrow-backed list<double> column."""
+    values = distribution[np.arange(distribution.shape[1]) < k[:, None]]
+    offsets = np.concatenate([[0], np.cumsum(k)]).astype(np.int32)
+    array = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, type=pa.float64()))
+    return pd.Series(pd.arrays.ArrowExtensionArray(array))
 
 
 def _majority(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

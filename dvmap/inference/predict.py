@@ -1,5 +1,13 @@
 """LLM predictions for an item table: chunked, resumable, with a progress bar, in the shared prediction schema.
 
+Two modes. ``generate``: the model writes a reply (``generation.samples`` of them), parsed under the answer protocol
+and majority-voted; ``option_probs`` is the samples' empirical distribution when there are several. ``score``: the
+log-probability of each option as the assistant's reply in the direct style's answer format
+(:data:`~dvmap.answers.ANSWER_REPLY`), computed by the backend with the prompt encoded once per item; the summed and
+the per-token (length-normalised) scores are kept (``option_logprob_sum``, ``option_logprob_mean``), the softmax of
+the configured one over the options is ``option_probs`` and its argmax the prediction. Nothing is generated, so
+nothing is unparseable.
+
 Each chunk of items is written to ``<output>.parts/`` as soon as it is generated (the folder is made once the model
 is loaded). A rerun skips finished chunks and generates again only the items whose request failed, so an interrupted
 run resumes without duplicates or gaps. The final file is written (atomically) only when every item has an output;
@@ -10,6 +18,7 @@ settings skips it without loading the model.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -22,11 +31,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..answers import SAMPLE_SEPARATOR, vote
+from ..answers import ANSWER_REPLY, SAMPLE_SEPARATOR, vote
 from .backends import Backend
 from ..errors import DvmapError
 from ..io import write_parquet
-from .models import ModelSpec
+from ..schema import SCORE_COLUMNS
+from .models import MODES, SCORE_BY, ModelSpec
 from ..evaluation.predictions import prediction_table
 from ..corpus.prompts import prompt_corpus
 
@@ -39,16 +49,23 @@ DIGEST_KEY = "dvmap.predict"
 WEIGHT_FILES = ("config.json", "*.safetensors", "*.bin", "*.gguf")
 
 
+
 def predict_file(items: pd.DataFrame, output: Path, spec: ModelSpec, make_backend: Callable[[], Backend],
                  style: str, model_label: str, chunk_size: int = 64, threshold: str = "none",
-                 templates=None, protocol: str = "lenient") -> pd.DataFrame:
-    """Generate, parse and write predictions for ``items``; return the prediction table. ``templates``: the prompt
-    wording (a YAML path or loaded templates; None: the packaged one). Each item's samples are parsed under the
-    answer ``protocol`` and majority-voted (:func:`dvmap.answers.vote`). An ``output`` already written for the same
-    items and settings is kept as it is, and ``make_backend`` is not called."""
+                 templates=None, protocol: str = "lenient", mode: str = "generate",
+                 score_by: str = "sum") -> pd.DataFrame:
+    """Predict ``items`` in ``mode`` (see the module docstring), write and return the prediction table.
+    ``templates``: the prompt wording (a YAML path or loaded templates; None: the packaged one). Generated samples
+    are parsed under the answer ``protocol`` and majority-voted (:func:`dvmap.answers.vote`); scores are ranked by
+    ``score_by``. An ``output`` already written for the same items and settings is kept as it is, and
+    ``make_backend`` is not called."""
+    if mode not in MODES or score_by not in SCORE_BY:
+        raise DvmapError(f"models.{spec.name}: mode must be one of {list(MODES)} and score_by one of "
+                         f"{list(SCORE_BY)}, not {mode!r} / {score_by!r}")
     conversations = prompt_corpus(items, style, templates)["prompt"].tolist()
-    work = _work(items, conversations, spec)
-    final = _digest({**work, "label": model_label, "threshold": threshold, "protocol": protocol})
+    work = {**_work(items, conversations, spec), "mode": mode}
+    final = _digest({**work, "label": model_label, "threshold": threshold, "protocol": protocol,
+                     "score_by": score_by})
     if _finished(output, final):
         log.info("%s: complete for these items and settings; skipped", output)
         return pd.read_parquet(output)
@@ -64,9 +81,10 @@ def predict_file(items: pd.DataFrame, output: Path, spec: ModelSpec, make_backen
         parts.mkdir(parents=True, exist_ok=True)
         (parts / "manifest.sha256").write_text(manifest + "\n")
         progress = _progress(sum(len(rows) for rows in todo.values()), f"{model_label} {output.stem}")
+        step = _generated if mode == "generate" else functools.partial(_scored, options=items["options"].tolist())
         for start, rows in todo.items():
-            _generate_chunk(parts / f"chunk-{start:07d}.parquet", rows, conversations, backend,
-                            spec.generation.batch_size, progress)
+            _run_chunk(parts / f"chunk-{start:07d}.parquet", rows, conversations, backend,
+                       spec.generation.batch_size, progress, step)
         progress.close()
     chunks = pd.concat([pd.read_parquet(parts / f"chunk-{s:07d}.parquet") for s in starts], ignore_index=True)
     chunks = chunks.sort_values("row").reset_index(drop=True)
@@ -76,12 +94,43 @@ def predict_file(items: pd.DataFrame, output: Path, spec: ModelSpec, make_backen
     if failed:
         raise DvmapError(f"{output}: {failed} of {len(items)} items failed; their outputs are recorded as failed "
                          f"in {parts} and a rerun retries only them")
-    outputs = chunks["outputs"].tolist()
-    index = [vote(list(o), list(options), protocol) for o, options in zip(outputs, items["options"])]
-    table = prediction_table(items, index, model_label, threshold, spec.generation.seed,
-                             raw_output=[SAMPLE_SEPARATOR.join(o) for o in outputs])
+    if mode == "generate":
+        table = _generation_table(items, chunks["outputs"].tolist(), spec, model_label, threshold, protocol)
+    else:
+        table = _score_table(items, chunks, spec, model_label, threshold, score_by)
     write_parquet(table, output, metadata={DIGEST_KEY: final})
     shutil.rmtree(parts)
+    return table
+
+
+def _generation_table(items: pd.DataFrame, outputs: list, spec: ModelSpec, label: str, threshold: str,
+                      protocol: str) -> pd.DataFrame:
+    """The prediction table of generated samples: the vote, and with several samples their distribution."""
+    options = [list(o) for o in items["options"]]
+    index = [vote(list(o), opts, protocol) for o, opts in zip(outputs, options)]
+    probs = None
+    if spec.generation.samples > 1:  # the parsed samples' shares (None where no sample parsed)
+        counts = [np.bincount([i for i in (vote([s], opts, protocol) for s in o) if i >= 0], minlength=len(opts))
+                  for o, opts in zip(outputs, options)]
+        probs = [c / c.sum() if c.sum() else None for c in counts]
+    return prediction_table(items, index, label, threshold, spec.generation.seed, option_probs=probs,
+                            raw_output=[SAMPLE_SEPARATOR.join(o) for o in outputs])
+
+
+def _score_table(items: pd.DataFrame, chunks: pd.DataFrame, spec: ModelSpec, label: str, threshold: str,
+                 score_by: str) -> pd.DataFrame:
+    """The prediction table of option scores: the softmax of the ranked score and its argmax, with both scores."""
+    summed = [np.asarray(v, dtype=float) for v in chunks["logprob"]]
+    mean = [s / np.asarray(t, dtype=float) for s, t in zip(summed, chunks["tokens"])]
+    probs = []
+    for scores in summed if score_by == "sum" else mean:
+        weights = np.exp(scores - scores.max())
+        probs.append(weights / weights.sum())
+    table = prediction_table(items, [int(np.argmax(p)) for p in probs], label, threshold, spec.generation.seed,
+                             option_probs=probs)
+    total, per_token = SCORE_COLUMNS
+    table[total] = [s.tolist() for s in summed]
+    table[per_token] = [m.tolist() for m in mean]
     return table
 
 
@@ -143,14 +192,26 @@ def _missing(chunk: Path, start: int, end: int) -> np.ndarray:
     return done.loc[done["failed"], "row"].to_numpy()
 
 
-def _generate_chunk(path: Path, rows: np.ndarray, conversations, backend: Backend, batch_size: int, progress):
+def _generated(backend: Backend, batch: np.ndarray, conversations) -> list[dict]:
+    """Chunk records of generated samples (a sample that failed is recorded as failed)."""
+    return [{"row": int(row), "outputs": [o or "" for o in outputs], "failed": any(o is None for o in outputs)}
+            for row, outputs in zip(batch, backend.generate([conversations[r] for r in batch]))]
+
+
+def _scored(backend: Backend, batch: np.ndarray, conversations, options: list) -> list[dict]:
+    """Chunk records of option scores (an item the backend could not score is None: recorded as failed)."""
+    replies = [[ANSWER_REPLY.format(o) for o in options[r]] for r in batch]
+    scored = backend.score([conversations[r] for r in batch], replies)
+    return [{"row": int(row), "logprob": [s for s, _ in item or []], "tokens": [t for _, t in item or []],
+             "failed": item is None} for row, item in zip(batch, scored)]
+
+
+def _run_chunk(path: Path, rows: np.ndarray, conversations, backend: Backend, batch_size: int, progress, step):
     previous = pd.read_parquet(path).set_index("row") if path.exists() else None
     records = []
     for begin in range(0, len(rows), batch_size):
         batch = rows[begin:begin + batch_size]
-        for row, outputs in zip(batch, backend.generate([conversations[r] for r in batch])):
-            records.append({"row": int(row), "outputs": [o or "" for o in outputs],
-                            "failed": any(o is None for o in outputs)})
+        records += step(backend, batch, conversations)
         progress.update(len(batch))
     fresh = pd.DataFrame(records).set_index("row")
     merged = fresh if previous is None else pd.concat([previous.drop(fresh.index, errors="ignore"), fresh])

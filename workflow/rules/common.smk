@@ -2,6 +2,7 @@ import json
 import os
 import re
 import shlex
+from types import SimpleNamespace
 
 from snakemake.utils import validate
 
@@ -90,6 +91,16 @@ FLIP = config["evaluation"]["flip"]
 EVAL_SPLITS = list(BENCHMARK_SPLITS) + [FLIP_SPLIT]
 BASELINES = config["evaluation"]["baselines"]
 #: One predictor per baseline, training threshold and seed: the folder names under results/predictions/.
+#: The predictor name's ending of each prediction mode (models.NAME.mode).
+MODE_SUFFIX = {"generate": "", "score": "-score"}
+
+
+def model_modes(name):
+    """The prediction modes of a registry model (models.NAME.mode: one or a list)."""
+    mode = model_entry(name).get("mode", "generate")
+    return [mode] if isinstance(mode, str) else list(mode)
+
+
 def model_entry(name):
     """The registry entry of a model; a clear error for a name that inference.models lists but models lacks."""
     if name not in config["models"]:
@@ -125,19 +136,26 @@ PREDICTORS = [
     for tau in TAUS
     for seed in config["evaluation"]["seeds"]
 ] + [
-    PREDICTOR.format(model=f"{model}-{style}", tau="none",
+    PREDICTOR.format(model=f"{model}-{style}" + MODE_SUFFIX[mode], tau="none",
                      seed=model_entry(model).get("generation", {}).get("seed", 0))
     for model in LLM_MODELS
     for style in INFERENCE["styles"]
-] + [PREDICTOR.format(**{**run, "model": "{model}-{style}-grpo-{reward}".format(**run)}) for run in TRAIN_RUNS]
+    for mode in model_modes(model)
+] + [
+    PREDICTOR.format(**{**run, "model": "{model}-{style}-grpo-{reward}".format(**run) + MODE_SUFFIX[mode]})
+    for run in TRAIN_RUNS
+    for mode in model_modes(run["model"])
+]
 
 
-def predict_params(label):
-    """The params of a predict rule whose predictor folder is ``label``.tau~…; ``label`` is a format string.
-    ``folder`` is the folder of the rule's outputs."""
+def predict_params(label, mode):
+    """The params of a predict rule in ``mode`` whose predictor folder is ``label``.tau~…; ``label`` is a format
+    string. ``folder`` is the folder of the rule's outputs."""
+    sample = INFERENCE.get("max_items_per_split" if mode == "generate" else "score_items_per_split")
     return dict(
         spec=lambda wildcards: json.dumps(model_entry(wildcards.model)),
-        max_items=f"--max-items {INFERENCE.get('max_items_per_split') or ALL}",
+        mode=f"--mode {mode}",
+        max_items=f"--max-items {sample or ALL}",
         seed=INFERENCE["sample_seed"],
         chunk=INFERENCE["chunk_size"],
         label=lambda wildcards: label.format(**wildcards),
@@ -305,8 +323,15 @@ def training_targets():
     ]
 
 
+#: The registry model that embeds question texts for the cross-value distance analysis (None: no analysis).
+DISTANCE_MODEL = config["evaluation"]["distances"].get("model") or next(iter(LLM_MODELS), None)
+#: The corpus whose questions are the training questions of that analysis: the first training threshold's.
+DISTANCE_TAU = (TRAIN_TAUS if TRAINING["models"] else TAUS)[0]
+
+
 def evaluation_targets():
-    """Summary, breakdown, plots and the attribute-flip analysis (needs at least one baseline)."""
+    """Summary, breakdown, plots, the attribute-flip analysis (needs at least one baseline) and, with a model to
+    embed question texts, the cross-value distance analysis."""
     if not PREDICTORS:
         return []
     return [
@@ -314,7 +339,7 @@ def evaluation_targets():
         "results/plots/accuracy_vs_threshold.png",
         "results/plots/per_country.png",
         "results/flips.tsv",
-    ]
+    ] + (["results/plots/question_distances.png"] if DISTANCE_MODEL else [])
 
 
 def all_targets():

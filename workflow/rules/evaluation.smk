@@ -56,6 +56,7 @@ rule evaluate:
         bootstrap=config["evaluation"]["bootstrap"],
         seed=config["evaluation"]["bootstrap_seed"],
         unit=config["evaluation"]["bootstrap_unit"],
+        min_respondents=config["evaluation"]["min_respondents"],
         protocol=config["evaluation"]["protocol"],
         reference=lambda wildcards, input: (
             "--reference " + " ".join(map(shlex.quote, input.reference)) if input.reference else ""
@@ -69,7 +70,7 @@ rule evaluate:
     shell:
         "dvmap evaluate {input.predictions} -o {output.summary} --breakdown {output.breakdown}"
         " --bootstrap {params.bootstrap} --seed {params.seed} --bootstrap-unit {params.unit}"
-        " --protocol {params.protocol} {params.reference} 2> {log}"
+        " --min-respondents {params.min_respondents} --protocol {params.protocol} {params.reference} 2> {log}"
 
 
 rule summary:
@@ -151,3 +152,38 @@ rule flip_rates:
     shell:
         "dvmap flip-rates --original {input.original} --flipped {input.flipped} --protocol {params.protocol}"
         " --flipped-items {input.flipped_items} -o {output.tsv} --plot {output.plot} 2> {log}"
+
+
+rule question_distances:
+    input:
+        train=f"results/corpus/tau~{DISTANCE_TAU}/train.parquet",
+        heldout="results/benchmark/cross_value.parquet",
+        breakdown="results/breakdown.tsv",
+        model=lambda wildcards: model_dir(SimpleNamespace(model=DISTANCE_MODEL)),
+    output:
+        table="results/analysis/question_distances.tsv",
+        correlations=report(
+            "results/analysis/distance_correlations.tsv",
+            caption="../report/distance_correlations.rst",
+            category="Evaluation",
+        ),
+        plot=report(
+            "results/plots/question_distances.png",
+            caption="../report/question_distances.rst",
+            category="Evaluation",
+        ),
+    params:
+        pooling=config["evaluation"]["distances"]["pooling"],
+        bootstrap=config["evaluation"]["bootstrap"],
+        seed=config["evaluation"]["bootstrap_seed"],
+    benchmark:
+        "benchmarks/question_distances.tsv"
+    log:
+        "logs/question_distances.log",
+    conda:
+        "../../envs/infer.yaml"
+    shell:
+        "dvmap question-distances --train {input.train} --heldout {input.heldout} --breakdown {input.breakdown}"
+        " --model-dir {input.model:q} --pooling {params.pooling} --bootstrap {params.bootstrap}"
+        " --seed {params.seed} -o {output.table} --correlations {output.correlations}"
+        " --plot {output.plot} 2> {log}"

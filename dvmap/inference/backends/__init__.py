@@ -1,7 +1,9 @@
-"""Generation backends behind one interface: ``generate(conversations) -> list of outputs per conversation``.
+"""Backends behind one interface: ``generate(conversations) -> list of outputs per conversation`` and
+``score(conversations, continuations) -> per conversation, per continuation (summed log-probability, tokens)``.
 
-An output is a string, or None when the request failed (the caller records it as failed and retries it on the
-next run). Heavy libraries are imported only when their backend is selected.
+An output is a string, or None when the request failed; a conversation's scores are None when its request failed
+(the caller records it as failed and retries it on the next run). Heavy libraries are imported only when their
+backend is selected.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ from ..models import ModelSpec
 class Backend(Protocol):
     def generate(self, conversations: list[list[dict]]) -> list[list[str | None]]:
         """``generation.samples`` outputs for each conversation."""
+
+    def score(self, conversations: list[list[dict]], continuations: list[list[str]]
+              ) -> list[list[tuple[float, int]] | None]:
+        """For each conversation, each of its continuations as the start of the assistant's reply: the summed
+        log-probability of its tokens and their number."""
 
 
 def load_backend(spec: ModelSpec, model_path: str | None = None, device: str | None = None) -> Backend:

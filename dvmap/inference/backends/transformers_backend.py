@@ -1,6 +1,11 @@
-"""Batched generation with transformers (left padding), on CPU or GPU."""
+"""Batched generation and option scoring with transformers (left padding), on CPU or GPU."""
 
 from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
 
 from ...errors import DvmapError
 from ..models import ModelSpec
@@ -40,6 +45,77 @@ class TransformersBackend:
         decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
         outputs = [decoded[i * per_item:(i + 1) * per_item] for i in range(len(conversations))]
         return [o * gen.samples if greedy else o for o in outputs]
+
+
+    def score(self, conversations: list[list[dict]], continuations: list[list[str]]) -> list[list[tuple[float, int]]]:
+        """Per conversation, per continuation: (summed log-probability of the continuation's tokens as the start of
+        the assistant's reply, its token count).
+
+        One forward pass per batch, no generation and no copied cache: each row holds a prompt followed by all of
+        its continuations, and a 4D attention mask lets every continuation token see the prompt and its own
+        continuation's earlier tokens only (positions restart after the prompt for each continuation), so the
+        prompt is encoded once and each continuation is scored as if it alone followed it."""
+        torch = self.torch
+        texts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True,
+                                                    **self.spec.chat_template_kwargs) for c in conversations]
+        prompts = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        tokens = {text: self.tokenizer(text, add_special_tokens=False)["input_ids"]
+                  for options in continuations for text in options}
+        if any(not ids for ids in tokens.values()):
+            raise DvmapError(f"models.{self.spec.name}: an option tokenises to nothing")
+        rows = [_packed_row(prompt, [tokens[o] for o in options]) for prompt, options in zip(prompts, continuations)]
+        width = max(len(row.ids) for row in rows)
+        tail = max(len(row.ids) - len(row.prompt) + 1 for row in rows)  # the logits needed: last prompt token on
+        ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        positions = torch.zeros((len(rows), width), dtype=torch.long)
+        allowed = torch.eye(width, dtype=torch.bool).repeat(len(rows), 1, 1)  # padding attends to itself
+        for i, row in enumerate(rows):  # left padding: every row ends at column width - 1
+            pad = width - len(row.ids)
+            ids[i, pad:] = torch.tensor(row.ids)
+            positions[i, pad:] = torch.tensor(row.positions)
+            allowed[i, pad:, pad:] = torch.from_numpy(row.allowed)
+        dtype = next(self.model.parameters()).dtype
+        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
+        accepted = inspect.signature(self.model.forward).parameters
+        keep = {"logits_to_keep": tail} if "logits_to_keep" in accepted else {}
+        with torch.inference_mode():
+            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                position_ids=positions.to(self.device), use_cache=False, **keep).logits
+        logits = logits[:, -tail:].float()
+        scores = []
+        for i, row in enumerate(rows):
+            offset = width - tail - (width - len(row.ids))  # the row's index of the first kept logit
+            logprobs = torch.log_softmax(logits[i], dim=-1)
+            scores.append([(float(sum(logprobs[p - offset, t] for p, t in span)), len(span)) for span in row.spans])
+        return scores
+
+
+@dataclass(frozen=True)
+class _PackedRow:
+    """A prompt and its continuations in one row: token ids, position ids, the allowed (query, key) pairs, and per
+    continuation the (predicting position, token) pairs of its tokens."""
+
+    ids: list[int]
+    positions: list[int]
+    allowed: np.ndarray
+    spans: list[list[tuple[int, int]]]
+    prompt: list[int]
+
+
+def _packed_row(prompt: list[int], continuations: list[list[int]]) -> _PackedRow:
+    segment = [-1] * len(prompt)
+    ids, positions, spans = list(prompt), list(range(len(prompt))), []
+    for k, continuation in enumerate(continuations):
+        start = len(ids)
+        spans.append([(len(prompt) - 1 if j == 0 else start + j - 1, token) for j, token in enumerate(continuation)])
+        ids += continuation
+        positions += range(len(prompt), len(prompt) + len(continuation))
+        segment += [k] * len(continuation)
+    segment = np.asarray(segment)
+    order = np.arange(len(ids))
+    causal = order[None, :] <= order[:, None]
+    same = (segment[None, :] == -1) | (segment[None, :] == segment[:, None])
+    return _PackedRow(ids, positions, causal & same, spans, prompt)
 
 
 def input_major_weights(model) -> None:
