@@ -136,13 +136,13 @@ PREDICTORS = [
     for tau in TAUS
     for seed in config["evaluation"]["seeds"]
 ] + [
-    PREDICTOR.format(model=f"{model}-{style}" + MODE_SUFFIX[mode], tau="none",
+    PREDICTOR.format(model=f"{model}-{style}{MODE_SUFFIX[mode]}", tau="none",
                      seed=model_entry(model).get("generation", {}).get("seed", 0))
     for model in LLM_MODELS
     for style in INFERENCE["styles"]
     for mode in model_modes(model)
 ] + [
-    PREDICTOR.format(**{**run, "model": "{model}-{style}-grpo-{reward}".format(**run) + MODE_SUFFIX[mode]})
+    PREDICTOR.format(**{**run, "model": f"{run['model']}-{run['style']}-grpo-{run['reward']}{MODE_SUFFIX[mode]}"})
     for run in TRAIN_RUNS
     for mode in model_modes(run["model"])
 ]
