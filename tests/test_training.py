@@ -24,9 +24,9 @@ from dvmap.answers import parse_answer
 from dvmap.errors import DvmapError
 from dvmap.io import read_tsv, write_parquet
 from dvmap.corpus.prompts import prompt_corpus
-from dvmap.training.rewards import completion_text
 
 from .conftest import OFFLINE, REPO
+from .grpo_recording import recorded_grpo_run
 from .items_factory import make_items
 from .processes import kill_when
 from .workflow_helpers import venv_env
@@ -163,35 +163,8 @@ def test_sft_warmup_learns_the_answer_format(sft_run, corpus, tiny_model_dir):
 @pytest.fixture(scope="module")
 def grpo_run(sft_run, corpus, tmp_path_factory):
     """Two GRPO steps from the SFT model, with make_reward wrapped to record what TRL scored."""
-    import dvmap.training.grpo
-    from dvmap.training.grpo import train_grpo
-
-    calls = []
-    real = dvmap.training.grpo.make_reward
-
-    def recording_make_reward(name, params=None):
-        reward = real(name, params)
-
-        def recorded(completions, **kwargs):
-            values = reward(completions=completions, **kwargs)
-            state = kwargs.get("trainer_state")
-            calls.append({"global_step": None if state is None else state.global_step,
-                          "texts": [completion_text(c) for c in completions], "values": list(values),
-                          "options": [list(o) for o in kwargs["options"]],
-                          "answer_index": [int(i) for i in kwargs["answer_index"]]})
-            return values
-
-        recorded.__name__ = reward.__name__
-        return recorded
-
-    folder = tmp_path_factory.mktemp("grpo")
-    output, log = folder / "model", folder / "train_log.tsv"
-    run_spec = spec()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(dvmap.training.grpo, "make_reward", recording_make_reward)
-        mp.delenv("TENSORBOARD_LOGGING_DIR", raising=False)  # train_grpo sets it; restored afterwards
-        train_grpo(corpus["train"], corpus["dev"], str(sft_run["dir"]), output, log, run_spec)
-    return {"dir": output, "log": log, "calls": calls, "spec": run_spec}
+    return recorded_grpo_run(corpus["train"], corpus["dev"], str(sft_run["dir"]), tmp_path_factory.mktemp("grpo"),
+                             spec())
 
 
 def test_grpo_trains_and_logs(grpo_run, sft_run):

@@ -13,8 +13,8 @@ import pytest
 from dvmap.answers import parse_answer
 from dvmap.corpus.prompts import prompt_corpus
 from dvmap.io import read_tsv, write_parquet
-from dvmap.training.rewards import completion_text
 
+from .grpo_recording import recorded_grpo_run
 from .items_factory import make_items
 
 pytest.importorskip("torch")
@@ -52,40 +52,13 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def grpo_run(corpus, tiny_model_dir, tmp_path_factory):
     """SFT warm-up, then two GRPO steps with reward distribution, make_reward wrapped to record what TRL scored."""
-    import dvmap.training.grpo
-    from dvmap.training.grpo import train_grpo
     from dvmap.training.sft import train_sft
     from dvmap.training.spec import train_spec
 
     folder = tmp_path_factory.mktemp("distribution")
     train_sft(corpus["train"], str(tiny_model_dir), folder / "sft", train_spec(TRAINING, "binary", 0))
-
-    calls = []
-    real = dvmap.training.grpo.make_reward
-
-    def recording_make_reward(name, params=None):
-        reward = real(name, params)
-
-        def recorded(completions, **kwargs):
-            values = reward(completions=completions, **kwargs)
-            state = kwargs.get("trainer_state")
-            calls.append({"global_step": None if state is None else state.global_step,
-                          "texts": [completion_text(c) for c in completions], "values": list(values),
-                          "options": [list(o) for o in kwargs["options"]],
-                          "counts": [[int(n) for n in c] for c in kwargs["counts"]],
-                          "answer_index": [int(i) for i in kwargs["answer_index"]]})
-            return values
-
-        recorded.__name__ = reward.__name__
-        return recorded
-
-    run_spec = train_spec(TRAINING, "distribution", 0)
-    output, log = folder / "model", folder / "train_log.tsv"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(dvmap.training.grpo, "make_reward", recording_make_reward)
-        mp.delenv("TENSORBOARD_LOGGING_DIR", raising=False)  # train_grpo sets it; restored afterwards
-        train_grpo(corpus["train"], corpus["dev"], str(folder / "sft"), output, log, run_spec)
-    return {"dir": output, "log": log, "calls": calls, "spec": run_spec}
+    return recorded_grpo_run(corpus["train"], corpus["dev"], str(folder / "sft"), folder,
+                             train_spec(TRAINING, "distribution", 0), counts=True)
 
 
 def test_grpo_trains_with_the_distribution_reward(grpo_run):
