@@ -200,7 +200,9 @@ def _breakdown_groups(items: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
                  **{f"attribute:{a}": a for a in attribute_columns(items) if a != "Country"}}
     groups = []
     for group_type, column in groupings.items():
-        codes, values = pd.factorize(items[column].astype(str), sort=True)
+        codes, distinct = pd.factorize(items[column], use_na_sentinel=False)   # then as text: fast on categoricals
+        names, values = pd.factorize(pd.Index(distinct).astype(str), sort=True)
+        codes = names[codes]
         order = np.argsort(codes, kind="stable").astype(np.int32)
         bounds = np.searchsorted(codes[order], np.arange(len(values) + 1))
         groups += [(group_type, str(value), order[bounds[code]:bounds[code + 1]])

@@ -40,7 +40,10 @@ linear in items + clusters + block × clusters, never replicates × items. Subse
 question, attribute) and the paired difference reuse the same replicate weights. A subset that holds whole clusters
 (every attribute value under the profile unit) takes its sums from the whole table's per-cluster sums (disjoint
 such subsets share one product, their rows shifted apart); a subset that holds whole cells (a country, a question)
-averages its cells' distances from the whole table's product; any other subset has sums of its own. The point
+averages its cells' distances from the whole table's product; any other subset has sums of its own. Where every
+cell lies in one cluster (the question unit), a cell's distances do not depend on its cluster's weight, so the
+breakdown's are worked out once per cluster; otherwise the breakdown's subsets that do not hold whole cells take
+their replicates' cell sums in single precision (:data:`BREAKDOWN_FLOAT`; the summary's stay double). The point
 estimates are the plain item means (cell sums over the items in item order), whatever the unit. With the item unit
 the draws, hence the intervals, are those of dvmap's earlier item bootstrap. :class:`Evaluation` defaults to the
 item unit; ``dvmap evaluate`` to ``auto``.
@@ -79,6 +82,10 @@ MAX_RUNS = 64
 COMPACT_SHARE = 0.5
 #: Entries of the whole table's cell sums up to which each family's shifted rows are made once, not per block.
 CACHED_ENTRIES = 1 << 20
+#: The float type of the replicates' cell sums of the breakdown's subsets that do not hold whole cells (attribute
+#: values): single precision halves the traffic of their per-(subset, cell, option) passes; the whole table's (the
+#: summary's) and the whole-cell subsets' (countries, questions) stay double.
+BREAKDOWN_FLOAT = np.float32
 #: Equal-width bins of the top-option probability in the expected calibration error.
 ECE_BINS = 10
 #: The per-(cluster, cell, option) sums: gold labels and parsed predictions (wasserstein), the respondents' counts
@@ -297,6 +304,10 @@ class Evaluation:
         self.k_cell = k_cell
         self.width = int(k_cell.sum())
         self.represented_any = bool(self.represented.any())
+        # every cell within one cluster, and at most as many clusters as replicates: the breakdown's cell distances
+        # are worked out per cluster, not per replicate (:meth:`_Plan._present_means`)
+        per_cell = np.unique(self.cell.astype(np.int64) * max(self.n_clusters, 1) + self.cluster)
+        self.cells_in_clusters = len(per_cell) == self.n_cells and self.n_clusters <= self.n_boot
         first = np.unique(self.cluster, return_index=True)[1]
         order = np.lexsort((np.arange(self.n_clusters), country[first])) if len(first) else first
         self.column = np.empty(self.n_clusters, dtype=np.int64)      # a cluster's column in every sum matrix
@@ -540,9 +551,15 @@ class _Cells:
 
     def means(self, sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(wasserstein, representativeness), owners × replicates, of per-row sums × replicates (changed in
-        place); the units taken a few at a time (copies within an eighth of the block size)."""
+        place)."""
+        return _ratios_of(self.totals(sums))
+
+    def totals(self, sums: np.ndarray) -> np.ndarray:
+        """Owners × (4 × replicates): per replicate the sums over the owner's units of wasserstein, of
+        representativeness, and the counts of units that have each, of per-row sums × replicates (changed in place);
+        the units taken a few at a time (copies within an eighth of the block size)."""
         n_rep = sums.shape[1]
-        totals = np.zeros((self.n_owners, 4 * n_rep))   # Σ wasserstein, Σ representativeness, and their counts
+        totals = np.zeros((self.n_owners, 4 * n_rep))
         for size, first, aggregator, runs in self.groups:
             step = max(1, BLOCK_ELEMENTS // (8 * size * n_rep))
             pieces = ([run[i:i + step] for run in runs for i in range(0, len(run), step)] if runs is not None
@@ -556,9 +573,7 @@ class _Cells:
                 values = np.concatenate([wasserstein, representativeness, ~missing], axis=1, dtype=float)
                 values[:, :2 * n_rep][missing] = 0.0
                 totals += aggregator[:, piece[0]:piece[-1] + 1] @ values
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = np.where(totals[:, 2 * n_rep:] > 0, totals[:, :2 * n_rep] / totals[:, 2 * n_rep:], np.nan)
-        return means[:, :n_rep], means[:, n_rep:]
+        return totals
 
     def _parts(self, sums: np.ndarray, size: int, first: np.ndarray, piece: np.ndarray, run: bool) -> list:
         """The sides' option sums of consecutive units (units × K × replicates each): views of a run, else
@@ -574,6 +589,14 @@ class _Cells:
         at = first[piece][:, None] + np.arange(size)
         stride = size if self.compact else self.width
         return [sums[at + side * stride] for side in range(sides)]
+
+
+def _ratios_of(totals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(wasserstein, representativeness), owners × replicates, of :meth:`_Cells.totals` (NaN without a unit)."""
+    n_rep = totals.shape[1] // 4
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(totals[:, 2 * n_rep:] > 0, totals[:, :2 * n_rep] / totals[:, 2 * n_rep:], np.nan)
+    return means[:, :n_rep], means[:, n_rep:]
 
 
 def _distances(parts: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -755,15 +778,37 @@ class _Plan:
         for matrix, units, owners in products:
             if isinstance(matrix, dict):    # a family's: made when needed, one at a time
                 matrix = _shifted(self.cell_sums, matrix, height, cells=True)
+            if units is not self.base_cells and self.e.cells_in_clusters:
+                yield from self._present_means(matrix, units, owners, counts, block)
+                continue
+            dtype = float if units is self.base_cells else BREAKDOWN_FLOAT
+            matrix = matrix.astype(dtype, copy=False)
             step = max(1, min(block, BLOCK_ELEMENTS // max(matrix.shape[0], 1)))
             for begin in range(0, counts.shape[1], step):
-                w = counts[:, begin:begin + step].astype(float, copy=False)
+                w = counts[:, begin:begin + step].astype(dtype, copy=False)
                 sums = matrix @ w
                 wasserstein, representativeness = units.means(sums)
                 del sums, w         # before the next product's
                 for i, s in enumerate(owners):
                     yield s, slice(begin, begin + wasserstein.shape[1]), wasserstein[i], representativeness[i]
             del matrix
+
+
+    def _present_means(self, matrix: sparse.csc_matrix, units: _Cells, owners: list[int], counts: np.ndarray,
+                       block: int):
+        """:meth:`cell_metrics` of one product where every cell lies in one cluster (the question unit): a cell's
+        distances do not change with its cluster's weight (they compare normalised sums), so they are worked out
+        once per cluster column (weights: the identity), and a replicate averages those of the clusters it drew."""
+        step = max(1, BLOCK_ELEMENTS // max(matrix.shape[0], 1))
+        parts = [np.split(units.totals(matrix[:, begin:begin + step].toarray()), 4, axis=1)
+                 for begin in range(0, matrix.shape[1], step)]
+        per_cluster = [np.concatenate(quantity, axis=1) for quantity in zip(*parts)]   # 4 × (owners × clusters)
+        for begin in range(0, counts.shape[1], block):
+            drawn = (counts[:, begin:begin + block] > 0).astype(float)
+            totals = np.concatenate([quantity @ drawn for quantity in per_cluster], axis=1)
+            wasserstein, representativeness = _ratios_of(totals)
+            for i, s in enumerate(owners):
+                yield s, slice(begin, begin + drawn.shape[1]), wasserstein[i], representativeness[i]
 
 
 def _csc(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> sparse.csc_matrix:
