@@ -2,7 +2,8 @@
 
 Both run through the transformers backend on the same items' direct-style prompts, in the same run: generation as
 ``dvmap predict`` does it (greedy, batch 8, up to --max-new-tokens, stopping at end-of-sequence) and score mode
-(every option as the reply ``<answer>OPTION</answer>``, batch 8, the prompt encoded once per item). The two
+(every option as the reply ``<answer>OPTION</answer>``, batch 8: the prompts' common prefix encoded once per batch,
+each prompt's rest once with all its options). The two
 alternate for --rounds rounds and the median round of each is reported, in items/s. It also prints, on the items
 whose greedy reply is exactly one of the options (bare, after "- ", or in answer tags), how often the argmax of the
 options' summed log-probabilities in that same form is that option.

@@ -1,7 +1,7 @@
 """Score mode: each option's log-probability as the assistant's reply, instead of a generated reply.
 
-The transformers backend encodes each prompt once and scores the options on copies of its KV cache; here its
-scores are checked against the definition computed the slow way (one forward pass over prompt + reply per option,
+The transformers backend encodes the prompts' common prefix once (a shared KV cache) and each prompt's rest with
+all its options in one packed row; here its scores are checked against the definition computed the slow way (one forward pass over prompt + reply per option,
 no padding, no cache), and `dvmap predict --mode score` against what its table must hold.
 """
 

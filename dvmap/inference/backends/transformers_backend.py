@@ -49,45 +49,80 @@ class TransformersBackend:
 
     def score(self, conversations: list[list[dict]], continuations: list[list[str]]) -> list[list[tuple[float, int]]]:
         """Per conversation, per continuation: (summed log-probability of the continuation's tokens as the start of
-        the assistant's reply, its token count).
+        the assistant's reply, its token count); see :func:`score_conversations`."""
+        return score_conversations(self.model, self.tokenizer, conversations, continuations,
+                                   self.spec.chat_template_kwargs, self.spec.name)
 
-        One forward pass per batch, no generation and no copied cache: each row holds a prompt followed by all of
-        its continuations, and a 4D attention mask lets every continuation token see the prompt and its own
-        continuation's earlier tokens only (positions restart after the prompt for each continuation), so the
-        prompt is encoded once and each continuation is scored as if it alone followed it."""
-        torch = self.torch
-        texts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True,
-                                                    **self.spec.chat_template_kwargs) for c in conversations]
-        prompts = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-        tokens = {text: self.tokenizer(text, add_special_tokens=False)["input_ids"]
-                  for options in continuations for text in options}
-        if any(not ids for ids in tokens.values()):
-            raise DvmapError(f"models.{self.spec.name}: an option tokenises to nothing")
-        rows = [_packed_row(prompt, [tokens[o] for o in options]) for prompt, options in zip(prompts, continuations)]
-        width = max(len(row.ids) for row in rows)
-        tail = max(len(row.ids) - len(row.prompt) + 1 for row in rows)  # the logits needed: last prompt token on
-        ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        positions = torch.zeros((len(rows), width), dtype=torch.long)
-        allowed = torch.eye(width, dtype=torch.bool).repeat(len(rows), 1, 1)  # padding attends to itself
-        for i, row in enumerate(rows):  # left padding: every row ends at column width - 1
-            pad = width - len(row.ids)
-            ids[i, pad:] = torch.tensor(row.ids)
-            positions[i, pad:] = torch.tensor(row.positions)
-            allowed[i, pad:, pad:] = torch.from_numpy(row.allowed)
-        dtype = next(self.model.parameters()).dtype
-        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
-        accepted = inspect.signature(self.model.forward).parameters
-        keep = {"logits_to_keep": tail} if "logits_to_keep" in accepted else {}
-        with torch.inference_mode():
-            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                position_ids=positions.to(self.device), use_cache=False, **keep).logits
-        logits = logits[:, -tail:].float()
-        scores = []
-        for i, row in enumerate(rows):
-            offset = width - tail - (width - len(row.ids))  # the row's index of the first kept logit
-            logprobs = torch.log_softmax(logits[i], dim=-1)
-            scores.append([(float(sum(logprobs[p - offset, t] for p, t in span)), len(span)) for span in row.spans])
-        return scores
+
+def score_conversations(model, tokenizer, conversations: list[list[dict]], continuations: list[list[str]],
+                        chat_template_kwargs: dict | None = None, name: str = "model"
+                        ) -> list[list[tuple[float, int]]]:
+    """Per conversation, per continuation: (summed log-probability of the continuation's tokens as the start of
+    the assistant's reply, its token count), with any causal LM of transformers (a model being trained too: the
+    caller sets eval mode).
+
+    One forward pass per batch, no generation: the prompts' common token prefix (the system prompt and the
+    template's opening) is encoded once and its KV cache shared by every row; each row holds the rest of a prompt
+    followed by all of its continuations, and a 4D attention mask lets every continuation token see the prompt and
+    its own continuation's earlier tokens only (positions restart after the prompt for each continuation), so each
+    continuation is scored as if it alone followed its prompt."""
+    import torch
+
+    texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True,
+                                           **(chat_template_kwargs or {})) for c in conversations]
+    prompts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    tokens = {text: tokenizer(text, add_special_tokens=False)["input_ids"]
+              for options in continuations for text in options}
+    if any(not ids for ids in tokens.values()):
+        raise DvmapError(f"models.{name}: an option tokenises to nothing")
+    shared = _common_prefix(prompts)
+    rows = [_packed_row(prompt[shared:], [tokens[o] for o in options], shared)
+            for prompt, options in zip(prompts, continuations)]
+    width = max(len(row.ids) for row in rows)
+    tail = max(len(row.ids) - len(row.prompt) + 1 for row in rows)  # the logits needed: last prompt token on
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    allowed = torch.zeros((len(rows), width, shared + width), dtype=torch.bool)
+    allowed[:, :, shared:] = torch.eye(width, dtype=torch.bool)   # padding attends to itself only
+    for i, row in enumerate(rows):  # left padding: every row ends at column width - 1
+        start = width - len(row.ids)
+        ids[i, start:] = torch.tensor(row.ids)
+        positions[i, start:] = torch.tensor(row.positions)
+        allowed[i, start:, :shared] = True                               # the shared prefix
+        allowed[i, start:, shared + start:] = torch.from_numpy(row.allowed)
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
+    accepted = inspect.signature(model.forward).parameters
+    keep = {"logits_to_keep": tail} if "logits_to_keep" in accepted else {}
+    with torch.inference_mode():
+        cache = None
+        if shared:
+            argument = "cache" if "cache" in accepted else "past_key_values"     # renamed in transformers 5
+            cache = model(input_ids=torch.tensor([prompts[0][:shared]], device=device), use_cache=True,
+                          **({"logits_to_keep": 1} if keep else {}))[argument]
+            cache.batch_repeat_interleave(len(rows))
+            keep[argument] = cache
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                       use_cache=cache is not None, **keep).logits
+    logits = logits[:, -tail:].float()
+    scores = []
+    for i, row in enumerate(rows):
+        offset = width - tail - (width - len(row.ids))  # the row's index of the first kept logit
+        logprobs = torch.log_softmax(logits[i], dim=-1)
+        scores.append([(float(sum(logprobs[p - offset, t] for p, t in span)), len(span)) for span in row.spans])
+    return scores
+
+
+def _common_prefix(prompts: list[list[int]]) -> int:
+    """The length of the prompts' common token prefix, leaving every prompt at least its last token (the one whose
+    logits predict a continuation's first token)."""
+    first, shortest = prompts[0], min(len(p) for p in prompts)
+    length = 0
+    while length < shortest - 1 and all(p[length] == first[length] for p in prompts):
+        length += 1
+    return length
 
 
 @dataclass(frozen=True)
@@ -102,14 +137,15 @@ class _PackedRow:
     prompt: list[int]
 
 
-def _packed_row(prompt: list[int], continuations: list[list[int]]) -> _PackedRow:
+def _packed_row(prompt: list[int], continuations: list[list[int]], offset: int = 0) -> _PackedRow:
+    """A prompt's tokens after the ``offset`` shared ones (held in the cache), then its continuations."""
     segment = [-1] * len(prompt)
-    ids, positions, spans = list(prompt), list(range(len(prompt))), []
+    ids, positions, spans = list(prompt), list(range(offset, offset + len(prompt))), []
     for k, continuation in enumerate(continuations):
         start = len(ids)
         spans.append([(len(prompt) - 1 if j == 0 else start + j - 1, token) for j, token in enumerate(continuation)])
         ids += continuation
-        positions += range(len(prompt), len(prompt) + len(continuation))
+        positions += range(offset + len(prompt), offset + len(prompt) + len(continuation))
         segment += [k] * len(continuation)
     segment = np.asarray(segment)
     order = np.arange(len(ids))
