@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 from ..errors import DvmapError
 
@@ -126,4 +125,6 @@ def correlations(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.D
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan")
+    from scipy.stats import spearmanr   # here: scipy.stats costs every dvmap command half a second at start-up
+
     return float(spearmanr(x, y).statistic)

@@ -35,7 +35,7 @@ def prediction_table(items: pd.DataFrame, prediction_index, model: str, threshol
     array (see :func:`option_probs_column`). The items' ``n`` and ``counts`` are copied (null where absent)."""
     values = np.asarray(prediction_index, dtype=float)
     index = pd.array(np.where(values >= 0, values, np.nan), dtype="Int64")
-    options = items["options"].to_numpy()
+    options = list_array(items["options"], len(items), pa.string())
     out = pd.DataFrame({
         "item_id": items["item_id"].to_numpy(),
         "predictor": predictor_name(model, threshold, seed),
@@ -45,10 +45,10 @@ def prediction_table(items: pd.DataFrame, prediction_index, model: str, threshol
         "split": items["split"].to_numpy(),
         "question_id": items["question_id"].to_numpy(),
         "category": items["category"].to_numpy(),
-        "options": [list(o) for o in options],
+        "options": _arrow_series(options),
         "answer": items["answer"].to_numpy(),
         "answer_index": items["answer_index"].to_numpy(),
-        "prediction": pd.array([None if pd.isna(i) else o[int(i)] for i, o in zip(index, options)], dtype="string"),
+        "prediction": pd.array(_chosen(options, values), dtype="string"),
         "prediction_index": index,
         "option_probs": option_probs_column(option_probs, len(items)),
         "raw_output": pd.array([None] * len(items) if raw_output is None else list(raw_output), dtype="string"),
@@ -60,6 +60,15 @@ def prediction_table(items: pd.DataFrame, prediction_index, model: str, threshol
     for attribute in attribute_columns(items):
         out[attribute] = items[attribute].to_numpy()
     return out
+
+
+def _chosen(options: pa.ListArray, index: np.ndarray) -> pa.Array:
+    """Per item the option at ``index`` (null where the index is NaN, negative or past the item's options)."""
+    offsets = options.offsets.to_numpy()
+    lengths = np.diff(offsets)
+    valid = (index >= 0) & (index < lengths)            # NaN compares False
+    position = offsets[:-1] + np.where(valid, index, 0).astype(np.int64)
+    return pc.take(options.values, pa.array(position, mask=~valid))
 
 
 def option_probs_column(values, n: int) -> pd.Series:
