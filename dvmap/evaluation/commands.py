@@ -40,9 +40,10 @@ def cmd_evaluate(args):
     frames = {p: read_predictions(p, args.command) for p in dict.fromkeys(args.predictions)}
     references = {p: frames[p] if p in frames else read_predictions(p, args.command)
                   for p in dict.fromkeys(args.reference or [])}
+    bases = {p: read_predictions(p, args.command) for p in dict.fromkeys(args.base or [])}
     summary, breakdown = evaluate(frames, n_boot=args.bootstrap, seed=args.seed, unit=args.bootstrap_unit,
                                   protocol=args.protocol, references=references,
-                                  min_respondents=args.min_respondents)
+                                  min_respondents=args.min_respondents, bases=bases)
     with atomic_outputs() as out:
         out.tsv(summary, args.output)
         if args.breakdown:
@@ -156,6 +157,9 @@ def register(sub) -> None:
     p.add_argument("--reference", nargs="+", metavar="FILE",
                    help="national_label predictions for the paired accuracy difference (national_label files "
                         "among the predictions count too)")
+    p.add_argument("--base", nargs="+", metavar="FILE",
+                   help="the base model's predictions of trained models (the same items): adds accuracy_vs_base, "
+                        "the paired difference trained − base, to the summary")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("summary", help="merge per-predictor summaries (adds mean ± sd across seeds)")

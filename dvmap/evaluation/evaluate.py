@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..answers import PROTOCOLS, vote
 from ..errors import DvmapError
-from ..schema import EVALUATION_KEYS, METRICS, PAIRED, SUMMARY_COLUMNS, attribute_columns, predictor_name
+from ..schema import BASE_PAIRED, EVALUATION_KEYS, METRICS, PAIRED, SUMMARY_COLUMNS, attribute_columns, predictor_name
 from .metrics import MIN_RESPONDENTS, Evaluation, resolve_unit
 
 log = logging.getLogger(__name__)
@@ -45,29 +45,33 @@ class Reference:
 
 def evaluate(predictions: Frames, n_boot: int = 1000, seed: int = 0, unit: str = "auto",
              protocol: str = "lenient", references: Frames | None = None,
-             min_respondents: int = MIN_RESPONDENTS) -> tuple[pd.DataFrame, pd.DataFrame]:
+             min_respondents: int = MIN_RESPONDENTS, bases: Frames | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(summary, breakdown) of prediction tables: see :func:`evaluate_predictions` and :func:`merge_summaries`.
 
-    ``predictions`` and ``references`` are lists of frames or mappings {source (a file name): frame}. The
+    ``predictions``, ``references`` and ``bases`` are lists of frames or mappings {source (a file name): frame}. The
     national-label predictions among the references, then among the predictions, are the references of the paired
-    difference (see :func:`choose_reference`)."""
+    difference (see :func:`choose_reference`); ``bases``: the base model's predictions of trained models (the
+    paired difference with the base, :func:`evaluate_predictions`)."""
     named = [(name, apply_protocol(frame, protocol)) for name, frame in _named(predictions, "predictions")]
     pool = reference_pool([(name, apply_protocol(frame, protocol))
                            for name, frame in _named(references or [], "reference")] + named)
+    base_pool = predictions_pool([(name, apply_protocol(frame, protocol)) for name, frame in _named(bases or [], "base")])
     parts = [evaluate_predictions(frame, n_boot, seed, unit=unit, protocol=protocol, references=pool, reparse=False,
-                                  min_respondents=min_respondents)
+                                  min_respondents=min_respondents, bases=base_pool)
              for _, frame in named]
     return merge_summaries([p[0] for p in parts]), pd.concat([p[1] for p in parts], ignore_index=True)
 
 
 def evaluate_predictions(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0, unit: str = "auto",
                          protocol: str = "lenient", references: list[Reference] | None = None,
-                         reparse: bool = True, min_respondents: int = MIN_RESPONDENTS
-                         ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                         reparse: bool = True, min_respondents: int = MIN_RESPONDENTS,
+                         bases: list[Reference] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Summary rows (one per predictor and split: metrics, 95% CIs, fallback rate, paired difference against the
     reference) and the long breakdown by country, question and each attribute. ``unit``: the bootstrap unit
     (auto, item, profile, question); ``references``: see :func:`reference_pool`; ``min_respondents``: the
-    respondents an item's profile needs for jsd and profile_wasserstein."""
+    respondents an item's profile needs for jsd and profile_wasserstein; ``bases`` (:func:`predictions_pool`): the
+    first entry of a split is the base model there: the summary row adds ``accuracy_vs_base`` (this predictor's
+    correct − the base's on the same items, every item must have a base prediction) with its CI, same bootstrap."""
     if reparse:
         frame = apply_protocol(frame, protocol)
     summary, breakdown = [], []
@@ -89,6 +93,13 @@ def evaluate_predictions(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
         for metric in (*METRICS, PAIRED):
             value, low, high = tables[0].get(metric, (np.nan, np.nan, np.nan))
             row.update({metric: value, f"{metric}_ci_low": low, f"{metric}_ci_high": high})
+        base = next((b for b in bases or [] if b.split == str(key["split"])), None)
+        if base is not None:
+            value, low, high = Evaluation(group, n_boot=n_boot, seed=seed, unit=split_unit,
+                                          reference_index=_reference_index(base, group, key, "base model"),
+                                          min_respondents=min_respondents).table()[PAIRED]
+            row.update({"base": base.predictor, BASE_PAIRED: value, f"{BASE_PAIRED}_ci_low": low,
+                        f"{BASE_PAIRED}_ci_high": high})
         summary.append(row)
         for (group_type, value, positions), table in zip(groups, tables[1:]):
             for metric in METRICS:
@@ -130,12 +141,16 @@ def apply_protocol(frame: pd.DataFrame, protocol: str) -> pd.DataFrame:
 def reference_pool(frames: list[tuple[str, pd.DataFrame]]) -> list[Reference]:
     """The national-label predictions among ``frames`` ((source, frame) pairs), one entry per predictor and split,
     in the order given."""
+    return predictions_pool([(source, frame[frame["model"] == REFERENCE_MODEL]) for source, frame in frames
+                             if "model" in frame.columns])
+
+
+def predictions_pool(frames: list[tuple[str, pd.DataFrame]]) -> list[Reference]:
+    """The predictions of ``frames`` ((source, frame) pairs), one entry per predictor and split, in the order
+    given."""
     pool = []
     for source, frame in frames:
-        if "model" not in frame.columns:
-            continue
-        national = frame[frame["model"] == REFERENCE_MODEL]
-        for key, group in national.groupby(KEYS, sort=False, dropna=False):
+        for key, group in frame.groupby(KEYS, sort=False, dropna=False):
             key = dict(zip(KEYS, key))
             index = pd.Series(group["prediction_index"].to_numpy(dtype=float, na_value=np.nan),
                               index=group["item_id"].astype(str).to_numpy())
@@ -160,13 +175,14 @@ def choose_reference(pool: list[Reference], key: dict) -> Reference | None:
     return None
 
 
-def _reference_index(reference: Reference, group: pd.DataFrame, key: dict) -> np.ndarray:
-    """The reference's prediction_index for the group's items, in the group's order; every item must be there."""
+def _reference_index(reference: Reference, group: pd.DataFrame, key: dict, role: str = "reference") -> np.ndarray:
+    """The reference's (or base model's) prediction_index for the group's items, in the group's order; every item
+    must be there."""
     ids = group["item_id"].astype(str).to_numpy()
     position = reference.prediction_index.index.get_indexer(ids)
     missing = ids[position < 0]
     if len(missing):
-        raise DvmapError(f"{reference.source}: the reference {reference.predictor} has no prediction for "
+        raise DvmapError(f"{reference.source}: the {role} {reference.predictor} has no prediction for "
                          f"{len(missing)} of the {len(ids)} {key['split']} items of {key['predictor']} "
                          f"(e.g. {missing[0]!r})")
     return reference.prediction_index.to_numpy()[position]

@@ -122,16 +122,19 @@ def _score_table(items: pd.DataFrame, chunks: pd.DataFrame, spec: ModelSpec, lab
     """The prediction table of option scores: the softmax of the ranked score and its argmax, with both scores."""
     summed = [np.asarray(v, dtype=float) for v in chunks["logprob"]]
     mean = [s / np.asarray(t, dtype=float) for s, t in zip(summed, chunks["tokens"])]
-    probs = []
-    for scores in summed if score_by == "sum" else mean:
-        weights = np.exp(scores - scores.max())
-        probs.append(weights / weights.sum())
+    probs = [option_distribution(scores) for scores in (summed if score_by == "sum" else mean)]
     table = prediction_table(items, [int(np.argmax(p)) for p in probs], label, threshold, spec.generation.seed,
                              option_probs=probs)
     total, per_token = SCORE_COLUMNS
     table[total] = [s.tolist() for s in summed]
     table[per_token] = [m.tolist() for m in mean]
     return table
+
+
+def option_distribution(scores: np.ndarray) -> np.ndarray:
+    """The softmax over an item's options of their log-probability scores: its ``option_probs``."""
+    weights = np.exp(scores - scores.max())
+    return weights / weights.sum()
 
 
 def model_directory(spec: ModelSpec) -> str | None:

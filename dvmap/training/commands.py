@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..arguments import json_object, log_devices
+from ..arguments import MIN_BOOTSTRAP, at_least, json_object, log_devices
 from ..errors import DvmapError
 from ..io import check_writable
 from .rewards import REWARDS
@@ -49,6 +49,21 @@ def cmd_training_curves(args):
     training_curves(logs, args.output)
 
 
+def cmd_learning_table(args):
+    from ..evaluation.learning import learning_table
+    from ..io import atomic_outputs, read_parquet
+    from ..schema import SUMMARY, read_checked
+    from .curves import CURVE_FILE
+
+    if len(args.runs) != len(args.models):
+        raise DvmapError(f"--runs: {len(args.runs)} names for {len(args.models)} model folders")
+    summary = read_checked(args.summary, SUMMARY, args.command)
+    curves = {run: read_parquet(Path(folder) / CURVE_FILE) for run, folder in zip(args.runs, args.models)
+              if (Path(folder) / CURVE_FILE).is_file()}
+    with atomic_outputs() as out:
+        out.tsv(learning_table(summary, curves, n_boot=args.bootstrap, seed=args.seed), args.output)
+
+
 def _add_training(p):
     p.add_argument("--model-path", required=True, help="model directory to start from")
     p.add_argument("--training", default="{}", type=json_object("training"),
@@ -75,6 +90,17 @@ def register(sub) -> None:
     p.add_argument("--log", required=True, help="train log TSV")
     _add_training(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("learning-table", help="before/after table of trained models: base, trained (paired "
+                       "difference with CI), baselines; dev from the runs' learning curves")
+    p.add_argument("summary", help="evaluation summary (results/summary.tsv)")
+    p.add_argument("--models", nargs="+", required=True, help="the trained model folders (their dev_curve.parquet)")
+    p.add_argument("--runs", nargs="+", required=True, help="one name per model folder")
+    p.add_argument("--bootstrap", type=at_least(MIN_BOOTSTRAP, "evaluation.bootstrap"), default=1000,
+                   help=f"bootstrap replicates, at least {MIN_BOOTSTRAP} (config: evaluation.bootstrap)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (config: evaluation.bootstrap_seed)")
+    p.add_argument("-o", "--output", required=True, help="TSV path")
+    p.set_defaults(func=cmd_learning_table)
 
     p = sub.add_parser("training-curves", help="training curves of GRPO runs from their log TSVs")
     p.add_argument("logs", nargs="+")

@@ -19,6 +19,7 @@ from ..errors import DvmapError
 from ..io import write_tsv
 from ..schema import LOG_COLUMNS
 from .rewards import logged_funcs, make_reward
+from .curves import CURVE_FILE, curve_items, dev_score_callback
 from .datasets import reward_dataset
 from .spec import TrainSpec, grpo_config, lora_config
 
@@ -37,8 +38,14 @@ def train_grpo(train: Path, dev: Path | None, model_path: str, output: Path, log
     args = grpo_config(spec, str(work))
     tokenizer = load_tokenizer(model_path, padding_side="left")
     rewards = [make_reward(spec.reward, spec.reward_params), *logged_funcs()]  # weights: grpo_config
+    callbacks = []
+    if spec.curves["every"] and dev is not None:
+        callbacks.append(dev_score_callback(curve_items(dev, spec.curves["items"], spec.data_seed), tokenizer,
+                                            spec.curves["every"], spec.curves["batch_size"], work, "policy",
+                                            spec.chat_template_kwargs))
     trainer = GRPOTrainer(model=model_path, reward_funcs=rewards, args=args, train_dataset=train_set,
-                          eval_dataset=dev_set, processing_class=tokenizer, peft_config=lora_config(spec))
+                          eval_dataset=dev_set, processing_class=tokenizer, peft_config=lora_config(spec),
+                          callbacks=callbacks)
     resume = last_checkpoint(work)
     if resume:
         log.info("resuming from %s", resume)
@@ -48,8 +55,9 @@ def train_grpo(train: Path, dev: Path | None, model_path: str, output: Path, log
     save_final(trainer, output, spec.lora is not None)
     if trainer.accelerator.is_main_process:
         write_tsv(train_log(trainer.state.log_history), log_path)
-        if (work / "tensorboard").is_dir():
-            shutil.move(work / "tensorboard", output / "tensorboard")
+        for kept in ("tensorboard", CURVE_FILE):   # the curves' files go with the model
+            if (work / kept).exists():
+                shutil.move(work / kept, output / kept)
         shutil.rmtree(work, ignore_errors=True)
 
 

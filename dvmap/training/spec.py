@@ -24,6 +24,9 @@ GRPO_DEFAULTS = {
 }
 #: SFT warm-up settings (TRL's SFTConfig keywords); config ``training.sft`` overrides them.
 SFT_DEFAULTS = {"max_steps": 20, "learning_rate": 5.0e-5, "per_device_train_batch_size": 8, "logging_steps": 5}
+#: Learning curves (dvmap.training.curves): score the dev sample every ``every`` steps (0: never), ``items`` items,
+#: ``batch_size`` at a time.
+CURVE_DEFAULTS = {"every": 0, "items": 64, "batch_size": 8}
 LORA_DEFAULTS = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"}
 #: Settings that dvmap owns; TRL must not get them through ``training.grpo`` / ``training.sft``.
 RESERVED = ("output_dir", "seed", "data_seed", "report_to", "save_strategy", "use_cpu", "reward_weights", "use_vllm",
@@ -50,6 +53,7 @@ class TrainSpec:
     gradient_checkpointing: bool = False
     lora: dict | None = None
     chat_template_kwargs: dict = field(default_factory=dict)
+    curves: dict = field(default_factory=lambda: dict(CURVE_DEFAULTS))
 
 
 def train_spec(training: dict, reward: str = "binary", seed: int = 0, chat_template_kwargs: dict | None = None
@@ -83,7 +87,21 @@ def train_spec(training: dict, reward: str = "binary", seed: int = 0, chat_templ
         gradient_checkpointing=bool(training.get("gradient_checkpointing", default.gradient_checkpointing)),
         lora=lora,
         chat_template_kwargs=dict(chat_template_kwargs or {}),
+        curves=_curves(training.get("curves") or {}),
     )
+
+
+def _curves(values: dict) -> dict:
+    """training.curves over its defaults; an unknown key or a value that is not a whole number >= 0 (>= 1 for items
+    and batch_size) is an error naming the key."""
+    unknown = sorted(set(values) - set(CURVE_DEFAULTS))
+    if unknown:
+        raise DvmapError(f"training.curves: unknown key(s) {unknown}; known: {sorted(CURVE_DEFAULTS)}")
+    curves = {**CURVE_DEFAULTS, **values}
+    for key, value in curves.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "every" else 1):
+            raise DvmapError(f"training.curves.{key}: {value!r} is not a whole number >= {0 if key == 'every' else 1}")
+    return curves
 
 
 def _config(cls, where: str, values: dict):

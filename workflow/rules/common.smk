@@ -146,6 +146,27 @@ PREDICTORS = [
     for run in TRAIN_RUNS
     for mode in model_modes(run["model"])
 ]
+#: A trained predictor's base model predictor (the same model, style and mode, zero-shot), where that predicts too.
+BASE_OF = {
+    trained: base
+    for run in TRAIN_RUNS
+    for mode in model_modes(run["model"])
+    for trained, base in [
+        (
+            PREDICTOR.format(
+                **{**run, "model": f"{run['model']}-{run['style']}-grpo-{run['reward']}{MODE_SUFFIX[mode]}"}
+            ),
+            PREDICTOR.format(
+                model=f"{run['model']}-{run['style']}{MODE_SUFFIX[mode]}",
+                tau="none",
+                seed=model_entry(run["model"]).get("generation", {}).get("seed", 0),
+            ),
+        )
+    ]
+    if base in PREDICTORS
+}
+#: Learning curves (training.curves.every > 0): the before/after table of trained models and their base models.
+LEARNING = bool(TRAIN_RUNS) and bool((TRAINING.get("curves") or {}).get("every"))
 
 
 def predict_params(label, mode):
@@ -314,13 +335,14 @@ def corpus_targets():
 
 
 def training_targets():
-    """Every configured GRPO run's checkpoint and log, and their training curves."""
+    """Every configured GRPO run's checkpoint and log, and their training curves; with learning curves, the
+    before/after table."""
     if not TRAIN_RUNS:
         return []
     return [
         *(CHECKPOINT.format(**run) for run in TRAIN_RUNS),
         "results/plots/training_curves.png",
-    ]
+    ] + (["results/learning.tsv"] if LEARNING else [])
 
 
 #: The registry model that embeds question texts for the cross-value distance analysis (None: no analysis).
@@ -351,6 +373,13 @@ def templates_arg():
     Rules pass it as a param, so that changing the setting makes their prompts stale."""
     templates = config["prompts"].get("templates")
     return f"--templates {shlex.quote(templates)}" if templates else ""
+
+
+def base_predictions(wildcards):
+    """The base model's benchmark predictions that rule evaluate pairs a trained predictor with (BASE_OF); nothing
+    for any other predictor."""
+    base = BASE_OF.get(wildcards.predictor)
+    return expand(f"results/predictions/{base}/{{split}}.parquet", split=BENCHMARK_SPLITS) if base else []
 
 
 def national_label_reference(wildcards):

@@ -49,6 +49,7 @@ rule evaluate:
             "results/predictions/{{predictor}}/{split}.parquet", split=BENCHMARK_SPLITS
         ),
         reference=national_label_reference,
+        base=base_predictions,
     output:
         summary="results/evaluation/{predictor}/summary.tsv",
         breakdown="results/evaluation/{predictor}/breakdown.tsv",
@@ -61,6 +62,9 @@ rule evaluate:
         reference=lambda wildcards, input: (
             "--reference " + " ".join(map(shlex.quote, input.reference)) if input.reference else ""
         ),
+        base=lambda wildcards, input: (
+            "--base " + " ".join(map(shlex.quote, input.base)) if input.base else ""
+        ),
     benchmark:
         "benchmarks/evaluate/{predictor}.tsv"
     log:
@@ -70,7 +74,8 @@ rule evaluate:
     shell:
         "dvmap evaluate {input.predictions} -o {output.summary} --breakdown {output.breakdown}"
         " --bootstrap {params.bootstrap} --seed {params.seed} --bootstrap-unit {params.unit}"
-        " --min-respondents {params.min_respondents} --protocol {params.protocol} {params.reference} 2> {log}"
+        " --min-respondents {params.min_respondents} --protocol {params.protocol} {params.reference} {params.base}"
+        " 2> {log}"
 
 
 rule summary:

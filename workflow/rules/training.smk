@@ -90,3 +90,30 @@ rule training_curves:
         "../../envs/data.yaml"
     shell:
         "dvmap training-curves {input} --labels {params.labels:q} -o {output} 2> {log}"
+
+
+rule learning:
+    input:
+        summary="results/summary.tsv",
+        models=[CHECKPOINT.format(**run) for run in TRAIN_RUNS],
+    output:
+        report(
+            "results/learning.tsv",
+            caption="../report/learning.rst",
+            category="Training",
+        ),
+    params:
+        runs=[
+            "{model}-{style}-grpo-{reward}.tau~{tau}.seed~{seed}".format(**run) for run in TRAIN_RUNS
+        ],
+        bootstrap=config["evaluation"]["bootstrap"],
+        seed=config["evaluation"]["bootstrap_seed"],
+    benchmark:
+        "benchmarks/learning.tsv"
+    log:
+        "logs/learning.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "dvmap learning-table {input.summary} --models {input.models:q} --runs {params.runs:q}"
+        " --bootstrap {params.bootstrap} --seed {params.seed} -o {output} 2> {log}"
