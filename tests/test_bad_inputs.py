@@ -250,6 +250,10 @@ CASES = [
          "needs a GRPO train log (missing: step, reward_mean)"),
     case("training-curves {log.tsv} {empty-log.tsv} --labels a b -o {out}/c.png", "{empty-log.tsv}", "no row"),
     case("training-curves {log.tsv} --labels a b -o {out}/c.png", "--labels"),
+    case("learning-table {log.tsv} --models {file} --runs a -o {out}/l.tsv", "{log.tsv} is a GRPO train log",
+         "needs an evaluation summary"),
+    case("learning-table {summary.tsv} --models {file} {file} --runs a -o {out}/l.tsv", "--runs"),
+    case("learning-table {summary.tsv} --models {file} --runs a --bootstrap 1 -o {out}/l.tsv", "--bootstrap"),
 ]
 
 
