@@ -175,11 +175,13 @@ def test_real_data_overlay_plans_its_dag_from_its_run_folder(tmp_path):
     (tmp_path / "shared").symlink_to(SHARED.resolve())
     recipes = [str(REPO / "config" / "recipes" / name) for name in ("cpu_learning.yaml", "cpu_learning_wvs.yaml")]
     done = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-                           "--configfile", str(REPO / "config.yaml"), *recipes, "--dry-run", "--quiet", "rules"],
+                           "--configfile", str(REPO / "config.yaml"), *recipes, "--dry-run", "--cores", "2"],
                           env=venv_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     for rule in ("respondents", "train", "score", "score_trained", "learning"):
-        assert rule in done.stdout.split(), rule
+        assert f"rule {rule}:" in done.stdout, rule
+    train = done.stdout.split("rule train:")[1].split("rule ")[0]
+    assert "threads: 2" in train, "the recipe's one training job gets both cores (training.threads)"
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -189,7 +189,7 @@ def training_json(wildcards):
     """The training config one run depends on, as JSON: the settings of its own reward only, so that changing
     another reward's parameters does not make this run stale (Snakemake's params rerun trigger)."""
     settings = {k: v for k, v in TRAINING.items() if k not in ("models", "thresholds", "styles", "rewards",
-                                                               "seeds", "reward_params", "gpus", "accelerate")}
+                                                               "seeds", "reward_params", "gpus", "accelerate", "threads")}
     reward = getattr(wildcards, "reward", None)
     if reward is None:  # the SFT warm-up uses no reward
         settings.pop("grpo", None)

@@ -33,6 +33,7 @@ rule sft:
         training=training_json,
         chat=chat_template_json,
         accelerate=accelerate_config(),
+    threads: TRAINING["threads"]
     resources:
         gpu=TRAINING["gpus"],
     benchmark:
@@ -57,6 +58,7 @@ rule train:
         training=training_json,
         chat=chat_template_json,
         accelerate=accelerate_config(),
+    threads: TRAINING["threads"]
     resources:
         gpu=TRAINING["gpus"],
     benchmark:
