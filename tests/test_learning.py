@@ -8,7 +8,6 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from dvmap.errors import DvmapError
 from dvmap.evaluation.learning import learning_table
@@ -19,6 +18,7 @@ from dvmap.schema import BASE_PAIRED, PAIRED
 
 from .conftest import REPO, SHARED, WVS7, require_shared
 from .items_factory import make_items
+from .test_recipes import layered
 from .workflow_helpers import config_for, snakemake, tiny_training, venv_env
 
 OPTIONS = ["Yes", "No", "Maybe"]
@@ -134,16 +134,6 @@ def test_bad_curve_settings_name_the_key(curves, key):
 
     with pytest.raises(DvmapError, match=key):
         train_spec({"curves": curves})
-
-
-def layered(*recipes: str) -> dict:
-    from snakemake.utils import update_config, validate
-
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    for recipe in recipes:
-        update_config(config, yaml.safe_load((REPO / "config" / "recipes" / recipe).read_text()))
-    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
-    return config
 
 
 def test_learning_recipes_validate_and_score_before_and_after():

@@ -20,11 +20,13 @@ RELEASE_COUNTRIES = {"Brazil", "Canada", "China", "Egypt", "Germany", "India", "
                      "United Kingdom of Great Britain and Northern Ireland", "United States of America"}
 
 
-def layered(recipe: str) -> dict:
+def layered(*recipes: str) -> dict:
+    """config.yaml with the recipes layered over it in order, validated against the schema."""
     from snakemake.utils import update_config, validate
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    update_config(config, yaml.safe_load((REPO / "config" / "recipes" / recipe).read_text()))
+    for recipe in recipes:
+        update_config(config, yaml.safe_load((REPO / "config" / "recipes" / recipe).read_text()))
     validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
     return config
 
