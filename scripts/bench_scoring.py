@@ -3,13 +3,13 @@
 Both run through the transformers backend on the same items' direct-style prompts, in the same run: generation as
 ``dvmap predict`` does it (greedy, batch 8, up to --max-new-tokens, stopping at end-of-sequence) and score mode
 (every option as the reply ``<answer>OPTION</answer>``, batch 8: the prompts' common prefix encoded once per batch,
-each prompt's rest once with all its options). The two
+each prompt's rest once with all its options), the items in score mode's order (by prompt text). The two
 alternate for --rounds rounds and the median round of each is reported, in items/s. It also prints, on the items
 whose greedy reply is exactly one of the options (bare, after "- ", or in answer tags), how often the argmax of the
 options' summed log-probabilities in that same form is that option.
 
     python scripts/bench_scoring.py --model-dir results/models/smollm2 \\
-        --items-file results/benchmark/cross_demographic.parquet [--items 64] [--rounds 3]
+        --items-file results/benchmark/cross_demographic.parquet [--items 64] [--rounds 3] [--unit profile]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dvmap.corpus.items import sample_items
 from dvmap.corpus.prompts import prompt_corpus
 from dvmap.inference.backends.transformers_backend import TransformersBackend
 from dvmap.inference.models import model_spec
+from dvmap.inference.predict import shared_prefix_order
 from dvmap.io import read_parquet
 
 
@@ -38,6 +39,12 @@ def timed(work, n: int) -> tuple[float, list]:
     return n / (time.perf_counter() - start), out
 
 
+def whole_profiles(table, n: int):
+    """Every item of seeded profiles, the first n items of them."""
+    profiles = table["profile_id"].drop_duplicates().sample(frac=1.0, random_state=0)
+    return table[table["profile_id"].isin(profiles)].set_index("profile_id").loc[profiles].reset_index().head(n)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", default="results/models/smollm2")
@@ -46,10 +53,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-new-tokens", type=int, default=24, help="generation budget (config.yaml's default)")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--unit", choices=("item", "profile"), default="item",
+                        help="a seeded sample of items, or whole profiles (every item of seeded profiles, as when "
+                             "a whole benchmark split is scored) up to --items")
     args = parser.parse_args()
 
-    items = sample_items(read_parquet(args.items_file), args.items, 0)
+    table = read_parquet(args.items_file)
+    items = sample_items(table, args.items, 0) if args.unit == "item" else whole_profiles(table, args.items)
     prompts = prompt_corpus(items, "direct")["prompt"].tolist()
+    items = items.iloc[shared_prefix_order(prompts)].reset_index(drop=True)   # score mode's order, in both modes
+    prompts = prompt_corpus(items, "direct")["prompt"].tolist()
+    print(f"{len(items)} items of {items['profile_id'].nunique()} profiles")
     options = [list(o) for o in items["options"]]
     replies = [[ANSWER_REPLY.format(o) for o in opts] for opts in options]
     spec = model_spec("bench", {"source": {"kind": "hf", "path": args.model_dir},

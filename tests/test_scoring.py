@@ -22,7 +22,7 @@ from dvmap.inference.models import model_spec
 from dvmap.inference.predict import predict_file
 from dvmap.io import read_parquet, write_parquet
 
-from .test_inference import backend_of, conversations, hf_spec, make_items
+from .test_inference import backend_of, conversations, hf_spec, make_items, user_text
 
 
 def direct_score(backend, conversation: list[dict], reply: str) -> float:
@@ -66,6 +66,24 @@ def test_batch_size_does_not_change_scores(backend):
     alone = [backend.score([c], [r])[0] for c, r in zip(convs, replies)]
     for a, b in zip(together, alone):
         assert [s for s, _ in a] == pytest.approx([s for s, _ in b], abs=1e-4)
+
+
+def test_adjacent_items_of_one_profile_share_its_prefix(backend):
+    """Prompts of two profiles (long profile texts, then a short question), one profile's items adjacent: the batch
+    is cut at the profile boundary so each run shares its profile's tokens, and every score is still the one-pass
+    definition."""
+    from dvmap.inference.backends.transformers_backend import _prefix_groups
+
+    profile = {p: "Profile: " + " ".join(f"{p}{i}" for i in range(40)) for p in "AB"}
+    convs = [[{"role": "user", "content": f"{profile[p]}\nQuestion {q}?"}] for p in "AB" for q in range(3)]
+    tokenizer = backend.tokenizer
+    prompts = [tokenizer(tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True),
+                         add_special_tokens=False)["input_ids"] for c in convs]
+    assert _prefix_groups(prompts) == [[0, 1, 2], [3, 4, 5]]
+    replies = [[ANSWER_REPLY.format(o) for o in ("Yes", "No")]] * len(convs)
+    for conversation, options, item in zip(convs, replies, backend.score(convs, replies)):
+        assert [s for s, _ in item] == pytest.approx([direct_score(backend, conversation, r) for r in options],
+                                                     abs=1e-3)
 
 
 def test_score_mode_prediction_table(backend, tiny_model_dir, tmp_path):
@@ -125,6 +143,24 @@ def test_score_mode_resumes_only_missing_chunks(backend, tiny_model_dir, tmp_pat
     whole = predict_file(items, tmp_path / "b" / "dev.parquet", spec, lambda: backend, "direct", "t", chunk_size=4,
                          mode="score")
     pd.testing.assert_frame_equal(resumed, whole)
+
+
+def test_score_mode_batches_one_profiles_items_together(backend, tiny_model_dir, tmp_path, monkeypatch):
+    """Items listed question by question (profiles interleaved) are scored profile by profile, so that a batch
+    shares its profile's prompt prefix; the table keeps the items' order."""
+    items = make_items(12).sort_values("question_id", kind="stable").reset_index(drop=True)
+    batches = []
+    original = type(backend).score
+
+    def recording(self, convs, replies):
+        batches.append({user_text(c).split("Question")[0] for c in convs})
+        return original(self, convs, replies)
+
+    monkeypatch.setattr(type(backend), "score", recording)
+    table = predict_file(items, tmp_path / "dev.parquet", hf_spec(tiny_model_dir), lambda: backend, "direct", "t",
+                         chunk_size=4, mode="score")
+    assert len(batches) == 3 and all(len(profiles) == 1 for profiles in batches), batches
+    assert table["item_id"].tolist() == items["item_id"].tolist()
 
 
 def test_predict_cli_score_mode_labels_and_checks(tiny_model_dir, tmp_path):
@@ -219,7 +255,8 @@ ANSWER_FORMS = ("{}", "- {}", "<answer>{}</answer>")
 
 def test_score_argmax_agrees_with_greedy_answers(smollm2):
     """Where SmolLM2's greedy reply is exactly one option (in one of the forms it writes), scoring every option in
-    that same form ranks that option first on at least 95% of the items: only tokenisation boundaries may differ."""
+    that same form ranks that option first on at least 95% of the items (greedy decoding takes the likeliest next
+    token, not the likeliest whole answer, and tokenisation boundaries differ, so a few may disagree)."""
     items = catalog_items(96)
     spec = model_spec("smollm2", {"source": {"kind": "hf", "path": str(smollm2)},
                                   "generation": {"max_new_tokens": 12, "batch_size": 8}})

@@ -114,9 +114,20 @@ def add_frequency(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def sample_items(items: pd.DataFrame, max_items: int | None, seed: int) -> pd.DataFrame:
-    """At most ``max_items`` items, a seeded sample kept in the table's order (all items when None)."""
+#: How a sample of items is drawn: items independently, or whole profiles (every item of seeded profiles).
+SAMPLE_UNITS = ("item", "profile")
+
+
+def sample_items(items: pd.DataFrame, max_items: int | None, seed: int, unit: str = "item") -> pd.DataFrame:
+    """At most ``max_items`` items, a seeded sample kept in the table's order (all items when None): of single items,
+    or (``unit`` profile) every item of profiles taken in a seeded order, the last of them cut at ``max_items``."""
     if max_items is None or len(items) <= max_items:
         return items.reset_index(drop=True)
-    keep = np.sort(np.random.default_rng(seed).choice(len(items), size=max_items, replace=False))
-    return items.iloc[keep].reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    if unit == "item":
+        keep = rng.choice(len(items), size=max_items, replace=False)
+    else:
+        profiles = pd.unique(items["profile_id"])
+        rank = pd.Series(np.arange(len(profiles)), index=rng.permutation(profiles))
+        keep = np.argsort(rank.loc[items["profile_id"]].to_numpy(), kind="stable")[:max_items]
+    return items.iloc[np.sort(keep)].reset_index(drop=True)

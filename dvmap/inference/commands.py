@@ -54,7 +54,8 @@ def cmd_predict(args):
     mode = args.mode or spec.modes[0]
     label = args.label or f"{spec.name}-{args.style}" + ("-score" if mode == "score" else "")
     tables = {Path(p): read_checked(p, ITEMS, args.command) for p in args.items}
-    samples = {p: sample_items(t, args.max_items, args.sample_seed) for p, t in tables.items()
+    unit = args.score_sample_unit if mode == "score" else "item"
+    samples = {p: sample_items(t, args.max_items, args.sample_seed, unit) for p, t in tables.items()
                if "source_item_id" not in t.columns}
     sampled_ids = set().union(*(set(t["item_id"]) for t in samples.values()))
     for path, table in tables.items():
@@ -71,6 +72,7 @@ def cmd_predict(args):
 
 def register(sub) -> None:
     """Add the inference stage's subcommands to the ``dvmap`` parser's subparsers."""
+    from ..corpus.items import SAMPLE_UNITS
     from ..corpus.prompts import STYLES
     from .models import MODES, SCORE_BY
 
@@ -95,6 +97,10 @@ def register(sub) -> None:
                         "(config: inference.max_items_per_split, score mode inference.score_items_per_split; "
                         "all = null)")
     p.add_argument("--sample-seed", type=int, default=0, help="seed of that sample (config: inference.sample_seed)")
+    p.add_argument("--score-sample-unit", choices=SAMPLE_UNITS, default="profile",
+                   help="score mode's sample: single items, or every item of seeded profiles, scored with each "
+                        "profile's prompt prefix encoded once (config: inference.score_sample_unit); generation "
+                        "samples single items")
     p.add_argument("--seed", type=int, help="generation seed, overriding the registry's generation.seed")
     p.add_argument("--chunk-size", type=at_least(1, "inference.chunk_size"), default=8,
                    help="items per resumable chunk (config: inference.chunk_size)")

@@ -6,7 +6,8 @@ log-probability of each option as the assistant's reply in the direct style's an
 (:data:`~dvmap.answers.ANSWER_REPLY`), computed by the backend with the prompt encoded once per item; the summed and
 the per-token (length-normalised) scores are kept (``option_logprob_sum``, ``option_logprob_mean``), the softmax of
 the configured one over the options is ``option_probs`` and its argmax the prediction. Nothing is generated, so
-nothing is unparseable.
+nothing is unparseable. Score mode takes the items in the order of their prompts' text, so that the items of one
+profile fill the same batches and the backend encodes their common prefix (system prompt and profile) once.
 
 Each chunk of items is written to ``<output>.parts/`` as soon as it is generated (the folder is made once the model
 is loaded). A rerun skips finished chunks and generates again only the items whose request failed, so an interrupted
@@ -73,7 +74,8 @@ def predict_file(items: pd.DataFrame, output: Path, spec: ModelSpec, make_backen
     manifest = _digest({**work, "chunk_size": chunk_size})
     _drop_stale(parts, manifest)
     starts = range(0, len(items), chunk_size)
-    todo = {start: _missing(parts / f"chunk-{start:07d}.parquet", start, min(start + chunk_size, len(items)))
+    order = shared_prefix_order(conversations) if mode == "score" else np.arange(len(items))
+    todo = {start: _missing(parts / f"chunk-{start:07d}.parquet", order[start:start + chunk_size])
             for start in starts}
     todo = {start: rows for start, rows in todo.items() if len(rows)}
     if todo:
@@ -187,10 +189,17 @@ def _drop_stale(parts: Path, manifest: str) -> None:
         shutil.rmtree(parts)
 
 
-def _missing(chunk: Path, start: int, end: int) -> np.ndarray:
+def shared_prefix_order(conversations: list) -> np.ndarray:
+    """The rows in the order of their prompts' text, so that the items of one profile (whose prompts differ only
+    after the profile) fall in the same score batches and share its encoded prefix."""
+    texts = np.array([json.dumps(c, ensure_ascii=False) for c in conversations], dtype=object)
+    return np.argsort(texts, kind="stable")
+
+
+def _missing(chunk: Path, rows: np.ndarray) -> np.ndarray:
     """Rows of a chunk still to generate: all of them, or those recorded as failed."""
     if not chunk.exists():
-        return np.arange(start, end)
+        return rows
     done = pd.read_parquet(chunk)
     return done.loc[done["failed"], "row"].to_numpy()
 

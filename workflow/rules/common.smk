@@ -177,6 +177,7 @@ def predict_params(label, mode):
         spec=lambda wildcards: json.dumps(model_entry(wildcards.model)),
         mode=f"--mode {mode}",
         max_items=f"--max-items {sample or ALL}",
+        unit=f"--score-sample-unit {INFERENCE['score_sample_unit']}",
         seed=INFERENCE["sample_seed"],
         chunk=INFERENCE["chunk_size"],
         label=lambda wildcards: label.format(**wildcards),

@@ -23,6 +23,7 @@ rule predict:
     params:
         **predict_params("{model}-{style}", "generate"),
         templates=templates_arg(),
+    threads: INFERENCE["threads"]
     resources:
         gpu=lambda wildcards: model_entry(wildcards.model).get("gpus", 0),
     benchmark:
@@ -34,7 +35,7 @@ rule predict:
     shell:
         "dvmap predict {input.eval_items} --model {wildcards.model} --model-spec {params.spec:q} {params.mode}"
         " --model-path {input.model:q} --style {wildcards.style} {params.templates} {params.max_items}"
-        " --sample-seed {params.seed} --seed {wildcards.seed} --chunk-size {params.chunk}"
+        " --sample-seed {params.seed} {params.unit} --seed {wildcards.seed} --chunk-size {params.chunk}"
         " --label {params.label:q} --threshold {params.tau:q} -o {params.folder:q} 2> {log}"
 
 

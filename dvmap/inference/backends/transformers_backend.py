@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,11 @@ class TransformersBackend:
                                    self.spec.chat_template_kwargs, self.spec.name)
 
 
+#: The cost of scoring a group of prompts apart (two more forward passes), in prompt tokens' worth of compute: a
+#: rough CPU figure for small models, used only to decide how a batch splits into groups (the scores are the same).
+GROUP_OVERHEAD = 24
+
+
 def score_conversations(model, tokenizer, conversations: list[list[dict]], continuations: list[list[str]],
                         chat_template_kwargs: dict | None = None, name: str = "model"
                         ) -> list[list[tuple[float, int]]]:
@@ -61,13 +67,9 @@ def score_conversations(model, tokenizer, conversations: list[list[dict]], conti
     the assistant's reply, its token count), with any causal LM of transformers (a model being trained too: the
     caller sets eval mode).
 
-    One forward pass per batch, no generation: the prompts' common token prefix (the system prompt and the
-    template's opening) is encoded once and its KV cache shared by every row; each row holds the rest of a prompt
-    followed by all of its continuations, and a 4D attention mask lets every continuation token see the prompt and
-    its own continuation's earlier tokens only (positions restart after the prompt for each continuation), so each
-    continuation is scored as if it alone followed its prompt."""
-    import torch
-
+    No generation: the batch is split into runs of consecutive prompts that share a long token prefix (the system
+    prompt, and a profile when one profile's items are adjacent; :func:`_prefix_groups`), and each run is scored in
+    one forward pass (:func:`_score_group`)."""
     texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True,
                                            **(chat_template_kwargs or {})) for c in conversations]
     prompts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
@@ -75,12 +77,28 @@ def score_conversations(model, tokenizer, conversations: list[list[dict]], conti
               for options in continuations for text in options}
     if any(not ids for ids in tokens.values()):
         raise DvmapError(f"models.{name}: an option tokenises to nothing")
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    scores: list = [None] * len(prompts)
+    for group in _prefix_groups(prompts):
+        scored = _score_group(model, [prompts[i] for i in group],
+                              [[tokens[o] for o in continuations[i]] for i in group], pad)
+        for i, item in zip(group, scored):
+            scores[i] = item
+    return scores
+
+
+def _score_group(model, prompts: list[list[int]], continuations: list[list[list[int]]], pad: int
+                 ) -> list[list[tuple[float, int]]]:
+    """Score one run of prompts: their common token prefix is encoded once and its KV cache shared by every row;
+    each row holds the rest of a prompt followed by all of its continuations, and a 4D attention mask lets every
+    continuation token see the prompt and its own continuation's earlier tokens only (positions restart after the
+    prompt for each continuation), so each continuation is scored as if it alone followed its prompt."""
+    import torch
+
     shared = _common_prefix(prompts)
-    rows = [_packed_row(prompt[shared:], [tokens[o] for o in options], shared)
-            for prompt, options in zip(prompts, continuations)]
+    rows = [_packed_row(prompt[shared:], options, shared) for prompt, options in zip(prompts, continuations)]
     width = max(len(row.ids) for row in rows)
     tail = max(len(row.ids) - len(row.prompt) + 1 for row in rows)  # the logits needed: last prompt token on
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
     positions = torch.zeros((len(rows), width), dtype=torch.long)
     allowed = torch.zeros((len(rows), width, shared + width), dtype=torch.bool)
@@ -115,14 +133,30 @@ def score_conversations(model, tokenizer, conversations: list[list[dict]], conti
     return scores
 
 
+def _prefix_groups(prompts: list[list[int]]) -> list[list[int]]:
+    """The batch's rows cut into runs of consecutive rows that minimise the prompt tokens computed: per run its
+    common prefix once, every row's rest padded to the run's longest, plus :data:`GROUP_OVERHEAD` (dynamic
+    programming over the cut points; a batch is a few rows)."""
+    n = len(prompts)
+    best, cut = [0.0] + [float("inf")] * n, [0] * (n + 1)
+    for end in range(1, n + 1):
+        for begin in range(end):
+            group = prompts[begin:end]
+            shared = _common_prefix(group)
+            cost = best[begin] + GROUP_OVERHEAD + shared + len(group) * (max(map(len, group)) - shared)
+            if cost < best[end]:
+                best[end], cut[end] = cost, begin
+    groups, end = [], n
+    while end:
+        groups.insert(0, list(range(cut[end], end)))
+        end = cut[end]
+    return groups
+
+
 def _common_prefix(prompts: list[list[int]]) -> int:
     """The length of the prompts' common token prefix, leaving every prompt at least its last token (the one whose
     logits predict a continuation's first token)."""
-    first, shortest = prompts[0], min(len(p) for p in prompts)
-    length = 0
-    while length < shortest - 1 and all(p[length] == first[length] for p in prompts):
-        length += 1
-    return length
+    return min(len(os.path.commonprefix(prompts)), min(len(p) for p in prompts) - 1)
 
 
 @dataclass(frozen=True)
