@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from dvmap.answers import ANSWER_REPLY
-from dvmap.corpus.items import sample_items
+from dvmap.corpus.items import SAMPLE_UNITS, sample_items
 from dvmap.corpus.prompts import prompt_corpus
 from dvmap.inference.backends.transformers_backend import TransformersBackend
 from dvmap.inference.models import model_spec
@@ -39,12 +39,6 @@ def timed(work, n: int) -> tuple[float, list]:
     return n / (time.perf_counter() - start), out
 
 
-def whole_profiles(table, n: int):
-    """Every item of seeded profiles, the first n items of them."""
-    profiles = table["profile_id"].drop_duplicates().sample(frac=1.0, random_state=0)
-    return table[table["profile_id"].isin(profiles)].set_index("profile_id").loc[profiles].reset_index().head(n)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", default="results/models/smollm2")
@@ -53,13 +47,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-new-tokens", type=int, default=24, help="generation budget (config.yaml's default)")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--unit", choices=("item", "profile"), default="item",
+    parser.add_argument("--unit", choices=SAMPLE_UNITS, default="item",
                         help="a seeded sample of items, or whole profiles (every item of seeded profiles, as when "
                              "a whole benchmark split is scored) up to --items")
     args = parser.parse_args()
 
     table = read_parquet(args.items_file)
-    items = sample_items(table, args.items, 0) if args.unit == "item" else whole_profiles(table, args.items)
+    items = sample_items(table, args.items, 0, args.unit)
     prompts = prompt_corpus(items, "direct")["prompt"].tolist()
     items = items.iloc[shared_prefix_order(prompts)].reset_index(drop=True)   # score mode's order, in both modes
     prompts = prompt_corpus(items, "direct")["prompt"].tolist()
