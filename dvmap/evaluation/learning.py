@@ -3,7 +3,8 @@ and the baselines, with the paired difference trained − base and its cluster-b
 
 The benchmark splits come from the evaluation summary (a trained model's row carries ``accuracy_vs_base``, paired on
 the same items as its base model's). The ``dev`` rows come from a run's learning curve (``dev_curve.parquet``, see
-dvmap.training.curves): its first step is the base model and its last the trained one, scored on the same fixed dev
+dvmap.training.curves): its first step is the model GRPO starts from (the base model, or its SFT warm-up when
+``training.sft.enabled``) and its last the trained one, scored on the same fixed dev
 sample, so the paired difference is last − first, with the profile bootstrap.
 """
 
