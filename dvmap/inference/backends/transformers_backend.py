@@ -136,16 +136,19 @@ def _score_group(model, prompts: list[list[int]], continuations: list[list[list[
 def _prefix_groups(prompts: list[list[int]]) -> list[list[int]]:
     """The batch's rows cut into runs of consecutive rows that minimise the prompt tokens computed: per run its
     common prefix once, every row's rest padded to the run's longest, plus :data:`GROUP_OVERHEAD` (dynamic
-    programming over the cut points; a batch is a few rows)."""
+    programming over the cut points; a run's common prefix is the shortest of its first row's with each row)."""
     n = len(prompts)
     best, cut = [0.0] + [float("inf")] * n, [0] * (n + 1)
-    for end in range(1, n + 1):
-        for begin in range(end):
-            group = prompts[begin:end]
-            shared = _common_prefix(group)
-            cost = best[begin] + GROUP_OVERHEAD + shared + len(group) * (max(map(len, group)) - shared)
-            if cost < best[end]:
-                best[end], cut[end] = cost, begin
+    for begin in range(n):
+        common, longest, shortest = len(prompts[begin]), 0, len(prompts[begin])
+        for end in range(begin + 1, n + 1):
+            row = prompts[end - 1]
+            common = min(common, len(os.path.commonprefix([prompts[begin], row])))
+            longest, shortest = max(longest, len(row)), min(shortest, len(row))
+            shared = min(common, shortest - 1)  # as _common_prefix
+            cost = GROUP_OVERHEAD + shared + (end - begin) * (longest - shared)
+            if best[begin] + cost < best[end]:
+                best[end], cut[end] = best[begin] + cost, begin
     groups, end = [], n
     while end:
         groups.insert(0, list(range(cut[end], end)))
