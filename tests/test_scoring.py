@@ -86,6 +86,36 @@ def test_adjacent_items_of_one_profile_share_its_prefix(backend):
                                                      abs=1e-3)
 
 
+def test_prefix_groups_compute_the_fewest_prompt_tokens():
+    """The cut of a batch into runs is the cheapest of all cuts (brute force over every set of cut points) under the
+    cost it minimises: per run its common prefix once, each row's rest padded to the run's longest, plus the
+    per-run overhead."""
+    import itertools
+    import random
+
+    from dvmap.inference.backends.transformers_backend import GROUP_OVERHEAD, _common_prefix, _prefix_groups
+
+    def cost(runs, prompts):
+        total = 0
+        for run in runs:
+            rows = [prompts[i] for i in run]
+            shared = _common_prefix(rows)
+            total += GROUP_OVERHEAD + shared + len(rows) * (max(map(len, rows)) - shared)
+        return total
+
+    rng = random.Random(0)
+    for _ in range(200):
+        stem = [rng.randrange(4) for _ in range(rng.randint(1, 60))]
+        prompts = sorted(stem[:rng.randint(0, len(stem))] + [rng.randrange(4) for _ in range(rng.randint(1, 30))]
+                         for _ in range(rng.randint(1, 7)))
+        n = len(prompts)
+        runs = _prefix_groups(prompts)
+        assert [i for run in runs for i in run] == list(range(n))
+        cheapest = min(cost([list(range(a, b)) for a, b in zip((0, *cuts), (*cuts, n))], prompts)
+                       for k in range(n) for cuts in itertools.combinations(range(1, n), k))
+        assert cost(runs, prompts) == cheapest
+
+
 def test_score_mode_prediction_table(backend, tiny_model_dir, tmp_path):
     items = make_items(10)
     spec = hf_spec(tiny_model_dir)
