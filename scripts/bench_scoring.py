@@ -55,8 +55,8 @@ def main() -> None:
     table = read_parquet(args.items_file)
     items = sample_items(table, args.items, 0, args.unit)
     prompts = prompt_corpus(items, "direct")["prompt"].tolist()
-    items = items.iloc[shared_prefix_order(prompts)].reset_index(drop=True)   # score mode's order, in both modes
-    prompts = prompt_corpus(items, "direct")["prompt"].tolist()
+    order = shared_prefix_order(prompts)   # score mode's order, in both modes
+    items, prompts = items.iloc[order].reset_index(drop=True), [prompts[i] for i in order]
     print(f"{len(items)} items of {items['profile_id'].nunique()} profiles")
     options = [list(o) for o in items["options"]]
     replies = [[ANSWER_REPLY.format(o) for o in opts] for opts in options]
