@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dvmap.training.grpo import train_grpo  # noqa: E402
 from dvmap.io import read_tsv, write_parquet  # noqa: E402
-from dvmap.corpus.prompts import system_message, user_message  # noqa: E402
+from dvmap.corpus.prompts import prompt_corpus  # noqa: E402
 from dvmap.training.spec import train_spec  # noqa: E402
 
 OPTIONS = ["Very important", "Rather important", "Not very important", "Not at all important"]
@@ -31,13 +31,18 @@ COUNTRIES = ["Germany", "Japan", "Brazil", "India", "Egypt", "Canada", "Mexico",
 
 
 def corpus(path: Path, n: int) -> Path:
-    """n prompts in the prompt-corpus layout that train_grpo reads."""
-    prompts = [[{"role": "system", "content": system_message("direct")},
-                {"role": "user", "content": user_message(f"The person lives in {COUNTRIES[i % 8]}; case {i}.",
-                                                         "How important is family in your life?", OPTIONS,
-                                                         "direct")}] for i in range(n)]
-    write_parquet(pd.DataFrame({"prompt": prompts, "options": [OPTIONS] * n, "answer_index": [i % 4 for i in range(n)],
-                                "frequency": [0.25] * n}), path)
+    """n items of one question for varied profiles, as the prompt corpus (style direct) that train_grpo reads."""
+    from dvmap.schema import ATTRIBUTES
+
+    rows = []
+    for i in range(n):
+        profile = {a: f"{a} {i % 5}" for a in ATTRIBUTES}
+        profile["Country"] = COUNTRIES[i % len(COUNTRIES)]
+        rows.append({**profile, "item_id": f"p{i}:Q1", "profile_id": f"p{i}", "question_id": "Q1",
+                     "category": "SOCIAL VALUES", "question": "How important is family in your life?",
+                     "options": OPTIONS, "answer": OPTIONS[i % 4], "answer_index": i % 4, "n": 1, "entropy": 0.0,
+                     "frequency": 0.25, "split": "train", "data_source": "benchmark"})
+    write_parquet(prompt_corpus(pd.DataFrame(rows), "direct"), path)
     return path
 
 
