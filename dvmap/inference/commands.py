@@ -64,10 +64,14 @@ def cmd_predict(args):
             if samples[path].empty:
                 raise DvmapError(f"{path}: none of its items' source_item_id is among the items sampled from the "
                                  "other inputs (--max-items)")
-    for path, table in tables.items():
-        predict_file(samples.get(path, table), Path(args.output) / path.name, spec, backend, args.style, label,
-                     chunk_size=args.chunk_size, threshold=args.threshold, templates=templates,
-                     protocol=args.protocol, mode=mode, score_by=args.score_by or spec.score_by)
+    try:
+        for path, table in tables.items():
+            predict_file(samples.get(path, table), Path(args.output) / path.name, spec, backend, args.style, label,
+                         chunk_size=args.chunk_size, threshold=args.threshold, templates=templates,
+                         protocol=args.protocol, mode=mode, score_by=args.score_by or spec.score_by)
+    finally:
+        if backend.cache_info().currsize:  # the model was loaded
+            backend().close()
 
 
 def register(sub) -> None:

@@ -23,6 +23,9 @@ class Backend(Protocol):
         """For each conversation, each of its continuations as the start of the assistant's reply: the summed
         log-probability of its tokens and their number."""
 
+    def close(self) -> None:
+        """Release the model (and any engine processes) before the program exits."""
+
 
 def load_backend(spec: ModelSpec, model_path: str | None = None, device: str | None = None) -> Backend:
     """The backend of ``spec``; ``model_path`` is the local directory for hf/gguf sources."""

@@ -30,6 +30,9 @@ class OpenAIBackend:
         # the client retries failed requests (connection errors, 429, 5xx) with exponential backoff
         self.client = OpenAI(base_url=spec.url, api_key=key, max_retries=spec.max_retries, timeout=120)
 
+    def close(self) -> None:
+        self.client.close()
+
     def generate(self, conversations: list[list[dict]]) -> list[list[str | None]]:
         with ThreadPoolExecutor(self.spec.concurrency) as pool:
             return list(pool.map(self._one, conversations))

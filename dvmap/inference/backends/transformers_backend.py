@@ -30,6 +30,9 @@ class TransformersBackend:
         if self.device == "cpu":
             input_major_weights(self.model)
 
+    def close(self) -> None:
+        """Nothing to shut down: the model is freed with this object."""
+
     def generate(self, conversations: list[list[dict]]) -> list[list[str | None]]:
         gen = self.spec.generation
         texts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True,
