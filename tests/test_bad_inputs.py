@@ -355,8 +355,13 @@ def test_atomic_outputs_rename_all_or_none(tmp_path):
 class FixedBackend:
     """Answers every item the same."""
 
+    closed = False
+
     def generate(self, conversations):
         return [["<answer>?</answer>"] for _ in conversations]
+
+    def close(self):
+        self.closed = True
 
 
 def test_predict_rerun_skips_complete_files_and_never_loads_the_model(files, tmp_path, monkeypatch):
@@ -365,8 +370,8 @@ def test_predict_rerun_skips_complete_files_and_never_loads_the_model(files, tmp
     loads = []
 
     def load(spec, path, **kwargs):
-        loads.append(path)
-        return FixedBackend()
+        loads.append(FixedBackend())
+        return loads[-1]
 
     monkeypatch.setattr(dvmap.inference.backends, "load_backend", load)
     model = tmp_path / "model"
@@ -377,7 +382,7 @@ def test_predict_rerun_skips_complete_files_and_never_loads_the_model(files, tmp
     argv = ["-q", "predict", *map(str, inputs), "--model", "m", "--model-spec", SPEC, "--model-path", str(model),
             "--max-items", "6", "--chunk-size", "4", "-o", str(out)]
     assert main(argv) == 0
-    assert len(loads) == 1
+    assert len(loads) == 1 and loads[0].closed, "the command closes the backend it loaded"
     written = {p.name: p.read_bytes() for p in out.iterdir()}
     assert sorted(written) == ["cross_country.parquet", "cross_value.parquet"]
 

@@ -292,6 +292,9 @@ class RecordingBackend:
         self.conversations += conversations
         return [["<answer>Very important</answer>"] for _ in conversations]
 
+    def close(self):
+        pass
+
 
 def test_cli_predict_passes_templates(tmp_path, monkeypatch, capsys):
     import dvmap.inference.backends
