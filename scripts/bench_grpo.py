@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dvmap.training.grpo import train_grpo  # noqa: E402
 from dvmap.io import read_tsv, write_parquet  # noqa: E402
 from dvmap.corpus.prompts import prompt_corpus  # noqa: E402
+from dvmap.schema import ATTRIBUTES  # noqa: E402
 from dvmap.training.spec import train_spec  # noqa: E402
 
 OPTIONS = ["Very important", "Rather important", "Not very important", "Not at all important"]
@@ -32,8 +33,6 @@ COUNTRIES = ["Germany", "Japan", "Brazil", "India", "Egypt", "Canada", "Mexico",
 
 def corpus(path: Path, n: int) -> Path:
     """n items of one question for varied profiles, as the prompt corpus (style direct) that train_grpo reads."""
-    from dvmap.schema import ATTRIBUTES
-
     rows = []
     for i in range(n):
         profile = {a: f"{a} {i % 5}" for a in ATTRIBUTES}
